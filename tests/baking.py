@@ -1,0 +1,98 @@
+"""Baking the template, and running commands and services for the baked projects."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from cookiecutter.generate import generate_context
+from cookiecutter.main import cookiecutter
+from cookiecutter.prompt import prompt_for_config
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+
+SERVICES = {
+    "PostgreSQL": ("127.0.0.1", 5432),
+    "Redis": ("127.0.0.1", 6379),
+}
+POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"
+
+# Variables of ours that must not leak from this environment into a baked project's.
+LEAKY_VARIABLES = ("VIRTUAL_ENV", "DJANGO_", "DATABASE_URL", "REDIS_URL", "SENTRY_")
+
+
+def load_hook(name: str) -> ModuleType:
+    """Import a hook as the plain module it is before cookiecutter renders it."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bake(output_dir: Path, **answers) -> Path:
+    """Render the template without prompts into output_dir; return the project's root."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(output_dir)
+        )
+    )
+
+
+def rendered_answers(**answers) -> dict:
+    """All the answers a bake with these overrides uses, derived ones included."""
+    context = generate_context(TEMPLATE_DIR / "cookiecutter.json", extra_context=answers)
+    return prompt_for_config(context, no_input=True)
+
+
+def require_service(name: str) -> None:
+    """Skip locally, fail in CI, when a service a test needs does not answer."""
+    host, port = SERVICES[name]
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        message = f"{name} does not answer on {host}:{port}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must have it running")
+        pytest.skip(f"{message}; start {name} to run this test")
+
+
+def uv_executable() -> str:
+    # `uv run` names itself in UV; otherwise look on PATH.
+    path = os.environ.get("UV") or shutil.which("uv")
+    if path is None:
+        pytest.fail("uv is not installed: run `make test`, which installs it")
+    return path
+
+
+def project_environment(**variables: str) -> dict[str, str]:
+    """The environment a baked project's commands run in: ours, less what would leak."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_VARIABLES)}
+    environment["UV_PYTHON_DOWNLOADS"] = "never"
+    return environment | variables
+
+
+def run(
+    command: list[str], cwd: Path, timeout: float = 600, **variables: str
+) -> subprocess.CompletedProcess:
+    """Run a command in a baked project; fail with its output if it fails."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env=project_environment(**variables),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(command)}` exited {result.returncode} in {cwd}\n"
+            f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
+    return result

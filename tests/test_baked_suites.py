@@ -1,0 +1,76 @@
+"""Each scheduler's baked project installs, passes its own tests on SQLite and PostgreSQL,
+has every migration, and passes Django's deployment checks with production settings."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from .baking import POSTGRES_URL, bake, rendered_answers, require_service, run, uv_executable
+from .variants import BAKED_SUITES
+
+
+@pytest.fixture(scope="module", params=list(BAKED_SUITES), ids=list(BAKED_SUITES))
+def project(request, tmp_path_factory):
+    answers = BAKED_SUITES[request.param]
+    root = bake(tmp_path_factory.mktemp(request.param), **answers)
+    # One uv cache for every bake: after the first sync, the others link what it downloaded.
+    run([uv_executable(), "sync", "--quiet"], cwd=root)
+    return root, rendered_answers(**answers)
+
+
+def manage(project_root, *arguments, **variables):
+    return run(
+        [uv_executable(), "run", "python", "manage.py", *arguments], project_root, **variables
+    )
+
+
+def test_its_own_suite_passes_on_sqlite(project):
+    root, _ = project
+
+    result = run([uv_executable(), "run", "pytest", "-q", "-p", "no:cacheprovider"], cwd=root)
+
+    assert " passed" in result.stdout and "skipped" not in result.stdout
+
+
+def test_its_own_suite_passes_on_postgresql(project):
+    require_service("PostgreSQL")
+    root, _ = project
+    # A database name of its own, so parallel and repeated runs never meet.
+    database_url = f"{POSTGRES_URL}/baked_{secrets.token_hex(4)}"
+
+    result = run(
+        [uv_executable(), "run", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=root,
+        DATABASE_URL=database_url,
+    )
+
+    assert " passed" in result.stdout and "skipped" not in result.stdout
+
+
+def test_no_migration_is_missing(project):
+    root, _ = project
+
+    result = manage(root, "makemigrations", "--check", "--dry-run")
+
+    assert "No changes detected" in result.stdout
+
+
+def test_production_settings_pass_the_deployment_checks(project):
+    root, answers = project
+    required = {
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_READ_DOT_ENV_FILE": "False",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "iot.example.com",
+        "DATABASE_URL": f"{POSTGRES_URL}/unused",
+    }
+    if answers["scheduler"] == "celery-beat":
+        required["REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    if answers["use_sentry"]:
+        required["SENTRY_DSN"] = "https://public@sentry.example.com/1"
+
+    result = manage(root, "check", "--deploy", "--fail-level", "WARNING", **required)
+
+    assert "System check identified no issues" in result.stdout

@@ -1,0 +1,182 @@
+"""The bake hooks, called as the plain modules they are, and through a real bake."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .baking import PROJECT_TEMPLATE, TEMPLATE_DIR
+
+DEFAULTS = {
+    "project_name": "IoT Monitor",
+    "project_slug": "iot_monitor",
+    "description": "Monitor and control IoT devices.",
+    "author_name": "Ada O'Hara",
+    "email": "ada@example.com",
+    "version": "0.1.0",
+    "open_source_license": "MIT",
+    "timezone": "Europe/Berlin",
+    "vendor_name": "Acme Cloud",
+    "__vendor_module": "acme_cloud",
+    "scheduler": "celery-beat",
+    "use_sentry": False,
+    "use_flower": False,
+    "ci": "github",
+}
+
+
+def answers(**changes):
+    return DEFAULTS | changes
+
+
+def test_the_default_answers_are_valid(pre_gen):
+    defaults = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+
+    assert pre_gen.validate(answers()) == []
+    assert defaults["use_sentry"] is False and defaults["use_flower"] is False
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"project_slug": "Bad-Slug"}, "'Bad-Slug' is not a lowercase Python identifier"),
+        ({"project_slug": "2fast"}, "project_slug '2fast' is not a lowercase Python identifier"),
+        ({"project_slug": "class"}, "project_slug 'class' is not a lowercase Python identifier"),
+        ({"project_slug": "django"}, "project_slug 'django' would shadow the 'django' module"),
+        ({"project_slug": "celery"}, "project_slug 'celery' would shadow the 'celery' module"),
+        ({"project_slug": "config"}, "project_slug 'config' would shadow the 'config' module"),
+        ({"project_slug": "tests"}, "project_slug 'tests' would shadow the 'tests' module"),
+        ({"project_slug": "site"}, "project_slug 'site' would shadow the 'site' module"),
+        ({"project_slug": "json"}, "project_slug 'json' would shadow the 'json' module"),
+        ({"project_slug": "a" * 41}, "is longer than 40 characters"),
+        ({"project_name": "  "}, "project_name is empty"),
+        ({"project_name": 'The "Best" Plug'}, "project_name 'The \"Best\" Plug' contains a double"),
+        ({"description": "back\\slash"}, "description 'back\\\\slash' contains a double quote"),
+        ({"author_name": ""}, "author_name is empty"),
+        ({"email": "ada.example.com"}, "email 'ada.example.com' does not look like an email"),
+        ({"email": "ada@localhost"}, "email 'ada@localhost' does not look like an email"),
+        ({"version": "one"}, "version 'one' is not a version number"),
+        ({"version": "1.0-beta"}, "version '1.0-beta' is not a version number"),
+        ({"timezone": "Mars/Olympus"}, "timezone 'Mars/Olympus' is not an IANA time zone"),
+        ({"timezone": "../etc"}, "timezone '../etc' is not an IANA time zone"),
+        ({"vendor_name": "Simulator", "__vendor_module": "simulator"}, "vendors/simulator.py"),
+        ({"vendor_name": "3D Plugs", "__vendor_module": "3d_plugs"}, "vendor_name's module name"),
+        ({"vendor_name": " ", "__vendor_module": ""}, "vendor_name is empty"),
+        ({"scheduler": "cron"}, "scheduler 'cron' is not one of celery-beat, heroku-scheduler"),
+        ({"ci": "jenkins"}, "ci 'jenkins' is not one of github, none"),
+        ({"open_source_license": "GPL"}, "open_source_license 'GPL' is not one of"),
+        ({"use_sentry": "maybe"}, "use_sentry 'maybe' is not yes or no"),
+        (
+            {"scheduler": "heroku-scheduler", "use_flower": True},
+            "use_flower needs scheduler 'celery-beat'",
+        ),
+    ],
+)
+def test_each_invalid_answer_is_refused_with_its_reason(pre_gen, changes, message):
+    problems = pre_gen.validate(answers(**changes))
+
+    assert len(problems) == 1, problems
+    assert message in problems[0]
+    assert "\n" not in problems[0]
+
+
+def test_every_problem_gets_a_line_of_its_own(pre_gen):
+    problems = pre_gen.validate(answers(project_slug="Bad-Slug", email="nope", version="x"))
+
+    assert [p.split(" ", 1)[0] for p in problems] == ["project_slug", "email", "version"]
+
+
+def test_flower_with_celery_beat_is_accepted(pre_gen):
+    assert pre_gen.validate(answers(scheduler="celery-beat", use_flower=True)) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "removed"),
+    [
+        # The defaults: celery-beat, no Sentry, GitHub CI, MIT.
+        ({}, ["config/sentry.py"]),
+        ({"use_sentry": True}, []),
+        ({"ci": "none"}, [".github", "config/sentry.py"]),
+        ({"open_source_license": "Not open source"}, ["LICENSE", "config/sentry.py"]),
+        ({"open_source_license": "Apache-2.0", "use_sentry": True}, []),
+        (
+            {"scheduler": "heroku-scheduler", "use_sentry": True},
+            ["config/celery.py", "tests/test_celery.py"],
+        ),
+        (
+            {
+                "scheduler": "heroku-scheduler",
+                "ci": "none",
+                "open_source_license": "Not open source",
+            },
+            [".github", "LICENSE", "config/celery.py", "config/sentry.py", "tests/test_celery.py"],
+        ),
+    ],
+)
+def test_the_manifest_removes_exactly_what_each_answer_turns_off(post_gen, changes, removed):
+    assert post_gen.paths_to_remove(answers(**changes)) == removed
+
+
+def test_every_manifest_path_exists_in_the_template(post_gen):
+    for owners in post_gen.MANIFEST.values():
+        for paths in owners.values():
+            for path in paths:
+                relative = path.format(project_slug="{{cookiecutter.project_slug}}")
+                assert (PROJECT_TEMPLATE / relative).exists(), path
+
+
+def test_the_env_file_gets_a_fresh_strong_secret_key(post_gen, tmp_path):
+    (tmp_path / ".env.example").write_text("# local\nDJANGO_SECRET_KEY=\n# DATABASE_URL=\n")
+
+    post_gen.write_env_file(tmp_path)
+    first = (tmp_path / ".env").read_text()
+    post_gen.write_env_file(tmp_path)
+    second = (tmp_path / ".env").read_text()
+
+    key = first.splitlines()[1].removeprefix("DJANGO_SECRET_KEY=")
+    assert len(key) >= 50 and len(set(key)) >= 5
+    assert first != second
+    assert first.splitlines()[0] == "# local" and first.splitlines()[2] == "# DATABASE_URL="
+
+
+def bake_on_the_command_line(tmp_path, *answers: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cookiecutter",
+            str(TEMPLATE_DIR),
+            "--no-input",
+            "--output-dir",
+            str(tmp_path),
+            *answers,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("slug", ["Bad-Slug", "django"])
+def test_a_refused_bake_exits_with_one_clear_line_and_leaves_nothing(tmp_path, slug):
+    result = bake_on_the_command_line(tmp_path, f"project_slug={slug}")
+
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode != 0
+    assert len(errors) == 1 and f"project_slug {slug!r}" in errors[0], result.stderr
+    # Cookiecutter logs its own FailedHookException with a trace; the hook itself never crashes.
+    assert not re.search(r'File ".*_gen_project', result.stderr + result.stdout)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bake_prints_the_next_commands(tmp_path):
+    result = bake_on_the_command_line(tmp_path, "project_name=Greenhouse Watch", "use_sentry=yes")
+
+    assert result.returncode == 0, result.stderr
+    assert "cd greenhouse_watch" in result.stdout
+    assert "make dev" in result.stdout and "make test" in result.stdout
+    assert (tmp_path / "greenhouse_watch" / "config" / "sentry.py").exists()

@@ -1,0 +1,208 @@
+"""Every variant in the render matrix bakes into a clean, complete project."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .baking import bake, rendered_answers
+from .variants import RENDER_MATRIX
+
+UNRENDERED = re.compile(r"{{|{%")
+# Django templates have tags of their own; there only cookiecutter's must not survive.
+UNRENDERED_IN_DJANGO_TEMPLATES = re.compile(r"{[{%][^}]*cookiecutter")
+# "Redis" but not "Redistribution" (license texts).
+CELERY_OR_REDIS = re.compile(r"celery|redis(?![a-z])", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module", params=list(RENDER_MATRIX), ids=list(RENDER_MATRIX))
+def variant(request, tmp_path_factory):
+    answers = RENDER_MATRIX[request.param]
+    project = bake(tmp_path_factory.mktemp(request.param), **answers)
+    return project, rendered_answers(**answers)
+
+
+def text_files(project: Path):
+    for path in sorted(project.rglob("*")):
+        if path.is_file() and ".venv" not in path.parts:
+            yield path, path.read_text()
+
+
+def test_nothing_is_left_unrendered(variant):
+    project, _ = variant
+    for path, text in text_files(project):
+        pattern = UNRENDERED_IN_DJANGO_TEMPLATES if path.suffix == ".html" else UNRENDERED
+        match = pattern.search(text)
+        assert match is None, (
+            f"{path.relative_to(project)}: {text[match.start() - 40 : match.end() + 40]!r}"
+        )
+
+
+def test_the_expected_files_are_present_and_absent(variant):
+    project, answers = variant
+    slug = answers["project_slug"]
+    always = [
+        ".env",
+        ".env.example",
+        ".gitignore",
+        ".pre-commit-config.yaml",
+        ".python-version",
+        "Makefile",
+        "Procfile",
+        "README.md",
+        "app.json",
+        "manage.py",
+        "pyproject.toml",
+        "config/settings/base.py",
+        "config/settings/local.py",
+        "config/settings/production.py",
+        "config/settings/test.py",
+        "config/urls.py",
+        "config/wsgi.py",
+        f"{slug}/devices/models.py",
+        f"{slug}/devices/migrations/0001_initial.py",
+        f"{slug}/observations/models.py",
+        f"{slug}/observations/migrations/0001_initial.py",
+        f"{slug}/observations/queries.py",
+    ]
+    optional = {
+        "config/celery.py": answers["scheduler"] == "celery-beat",
+        "tests/test_celery.py": answers["scheduler"] == "celery-beat",
+        "config/sentry.py": answers["use_sentry"],
+        ".github/workflows/ci.yml": answers["ci"] == "github",
+        "LICENSE": answers["open_source_license"] != "Not open source",
+    }
+    for path in always:
+        assert (project / path).is_file(), f"{path} is missing"
+    for path, wanted in optional.items():
+        assert (project / path).exists() == wanted, f"{path} should {'' if wanted else 'not '}exist"
+
+
+def test_ruff_finds_nothing_to_fix(variant):
+    project, _ = variant
+    for command in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command, "--no-cache", "."],
+            cwd=project,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, f"ruff {' '.join(command)}:\n{result.stdout}{result.stderr}"
+
+
+def test_the_license_is_the_chosen_one(variant):
+    project, answers = variant
+    first_lines = {
+        "MIT": "MIT License",
+        "BSD-3-Clause": "BSD 3-Clause License",
+        "Apache-2.0": "Apache License",
+    }
+    chosen = answers["open_source_license"]
+    if chosen == "Not open source":
+        assert not (project / "LICENSE").exists()
+        assert "license" not in tomllib.loads((project / "pyproject.toml").read_text())["project"]
+        return
+    license_text = (project / "LICENSE").read_text()
+    assert license_text.strip().splitlines()[0].strip() == first_lines[chosen]
+    assert answers["author_name"] in license_text
+    assert tomllib.loads((project / "pyproject.toml").read_text())["project"]["license"] == chosen
+
+
+def test_pyproject_pins_the_dependencies_the_answers_need(variant):
+    project, answers = variant
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    dependencies = pyproject["project"]["dependencies"]
+    names = {re.split(r"[\[<>=]", dependency)[0] for dependency in dependencies}
+
+    assert pyproject["project"]["name"] == answers["project_slug"]
+    assert pyproject["project"]["requires-python"] == ">=3.11"
+    assert "django>=5.2.8,<5.3" in dependencies
+    assert {"django-environ", "gunicorn", "psycopg", "whitenoise"} <= names
+    assert ("celery" in names) == (answers["scheduler"] == "celery-beat")
+    assert ("sentry-sdk" in names) == answers["use_sentry"]
+    assert all(re.search(r">=\d", dependency) for dependency in dependencies), dependencies
+    assert {"pytest-django", "factory-boy", "ruff"} <= {
+        re.split(r"[\[<>=]", dependency)[0] for dependency in pyproject["dependency-groups"]["dev"]
+    }
+    assert pyproject["tool"]["pytest"]["ini_options"]["DJANGO_SETTINGS_MODULE"] == (
+        "config.settings.test"
+    )
+
+
+def test_procfile_releases_migrations_and_serves_with_gunicorn(variant):
+    project, _ = variant
+    processes = dict(
+        line.split(": ", 1) for line in (project / "Procfile").read_text().splitlines() if line
+    )
+
+    assert processes["release"] == "python manage.py migrate --noinput"
+    assert processes["web"].startswith("gunicorn config.wsgi")
+
+
+def test_app_json_asks_heroku_for_what_the_answers_need(variant):
+    project, answers = variant
+    app = json.loads((project / "app.json").read_text())
+
+    assert app["name"] == answers["project_name"]
+    assert app["env"]["DJANGO_SETTINGS_MODULE"]["value"] == "config.settings.production"
+    assert app["env"]["DJANGO_SECRET_KEY"]["generator"] == "secret"
+    assert "heroku-postgresql" in app["addons"]
+    assert ("heroku-redis" in app["addons"]) == (answers["scheduler"] == "celery-beat")
+    assert ("scheduler" in app["addons"]) == (answers["scheduler"] == "heroku-scheduler")
+    assert ("SENTRY_DSN" in app["env"]) == answers["use_sentry"]
+
+
+def test_pre_commit_runs_ruff_and_django_upgrade(variant):
+    project, _ = variant
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+
+    assert {"ruff-check", "ruff-format", "trailing-whitespace", "end-of-file-fixer"} <= set(hooks)
+    assert hooks["django-upgrade"]["args"] == ["--target-version", "5.2"]
+
+
+def test_github_ci_runs_make_test_against_its_services(variant):
+    project, answers = variant
+    workflow_path = project / ".github/workflows/ci.yml"
+    if answers["ci"] != "github":
+        assert not workflow_path.exists()
+        return
+    job = yaml.safe_load(workflow_path.read_text())["jobs"]["test"]
+
+    services = {"postgres", "redis"} if answers["scheduler"] == "celery-beat" else {"postgres"}
+    assert set(job["services"]) == services
+    assert job["env"]["DATABASE_URL"].startswith("postgres://")
+    assert {"make test", "make lint"} <= {step.get("run") for step in job["steps"]}
+
+
+def test_the_env_file_holds_a_secret_key_and_is_ignored_by_git(variant):
+    project, _ = variant
+    variables = dict(
+        line.split("=", 1)
+        for line in (project / ".env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+
+    assert len(variables["DJANGO_SECRET_KEY"]) >= 50
+    assert ".env" in (project / ".gitignore").read_text().splitlines()
+
+
+def test_only_celery_beat_mode_mentions_celery_or_redis(variant):
+    project, answers = variant
+    mentions = [
+        path.relative_to(project)
+        for path, text in text_files(project)
+        if CELERY_OR_REDIS.search(text)
+    ]
+
+    if answers["scheduler"] == "celery-beat":
+        assert Path("config/celery.py") in mentions
+    else:
+        assert mentions == []

@@ -1,0 +1,67 @@
+"""Settings for production, e.g. on Heroku.
+
+Values that production needs have no default: a missing one stops the process at start-up
+with the variable's name, rather than running with a weak fallback.
+"""
+
+{% if cookiecutter.use_sentry -%}
+from config.sentry import init_sentry
+
+{% endif -%}
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = False
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+
+DATABASES = {"default": env.db("DATABASE_URL")}
+# Reuse connections between requests; check them first so a restarted database is survived.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+# Required: without a broker, tasks would run inside web requests.
+REDIS_URL = env("REDIS_URL")
+{%- endif %}
+
+# Heroku's router terminates TLS and says so in X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+# Browsers remember HSTS: once served, the site must stay on HTTPS for this long.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
+
+# Mail, so that errors reach ADMINS: EMAIL_URL such as smtp+tls://user:password@host:587.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="{{ cookiecutter.email }}")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+    },
+    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
+    },
+    # Every ERROR, from a request or a job, is mailed to ADMINS as well as logged.
+    "root": {
+        "handlers": ["console", "mail_admins"],
+        "level": env("DJANGO_LOG_LEVEL", default="INFO"),
+    },
+}
+{%- if cookiecutter.use_sentry %}
+
+init_sentry(dsn=env("SENTRY_DSN"), environment=env("SENTRY_ENVIRONMENT", default="production"))
+{%- endif %}

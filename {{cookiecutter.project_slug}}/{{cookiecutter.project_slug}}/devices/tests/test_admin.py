@@ -1,0 +1,66 @@
+from datetime import datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from ...observations.tests.factories import AttributeFactory, StatusFactory
+from .factories import DeviceFactory
+
+pytestmark = pytest.mark.django_db
+
+NOON = datetime.fromisoformat("2026-01-15T12:00:00+00:00")
+
+
+def test_device_list_searches_by_name(admin_client):
+    DeviceFactory(name="Greenhouse heater")
+    DeviceFactory(name="Garage plug")
+
+    response = admin_client.get(reverse("admin:devices_device_changelist"), {"q": "greenhouse"})
+
+    assert response.status_code == 200
+    assert b"Greenhouse heater" in response.content
+    assert b"Garage plug" not in response.content
+
+
+def test_device_list_filters_by_vendor(admin_client):
+    DeviceFactory(name="Simulated plug", vendor="simulator")
+    DeviceFactory(name="Real plug", vendor="{{ cookiecutter.__vendor_module }}")
+
+    response = admin_client.get(
+        reverse("admin:devices_device_changelist"), {"vendor": "{{ cookiecutter.__vendor_module }}"}
+    )
+
+    assert b"Real plug" in response.content
+    assert b"Simulated plug" not in response.content
+
+
+def test_device_page_shows_the_newest_reading_of_each_attribute(admin_client):
+    device = DeviceFactory()
+    AttributeFactory(device=device, name="temperature", value=19.5, valid_at=NOON)
+    AttributeFactory(
+        device=device, name="temperature", value=21.25, valid_at=NOON + timedelta(hours=1)
+    )
+    AttributeFactory(device=device, name="power", value=42, units="W", valid_at=NOON)
+    StatusFactory(device=device, is_on=False, state="standby", valid_at=NOON)
+
+    response = admin_client.get(reverse("admin:devices_device_change", args=[device.pk]))
+
+    page = response.content.decode()
+    assert "21.25 °C" in page
+    assert "19.5 °C" not in page
+    assert "42 W" in page
+    assert "standby" in page
+
+
+def test_device_page_without_readings_says_so(admin_client):
+    device = DeviceFactory()
+
+    response = admin_client.get(reverse("admin:devices_device_change", args=[device.pk]))
+
+    assert b"No readings yet." in response.content
+
+
+def test_add_device_page_renders(admin_client):
+    response = admin_client.get(reverse("admin:devices_device_add"))
+
+    assert response.status_code == 200

@@ -1,0 +1,28 @@
+import pytest
+from django.urls import reverse
+
+from .factories import AttributeFactory, StatusFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_attribute_list_shows_readings_and_filters_by_name(admin_client):
+    AttributeFactory(name="temperature", value=21.5)
+    AttributeFactory(name="power", value=42, units="W")
+
+    response = admin_client.get(
+        reverse("admin:observations_attribute_changelist"), {"name": "power"}
+    )
+
+    assert response.status_code == 200
+    assert b"42" in response.content
+    assert b"21.5" not in response.content
+
+
+def test_status_list_renders(admin_client):
+    status = StatusFactory(state="standby")
+
+    response = admin_client.get(reverse("admin:observations_status_changelist"))
+
+    assert status.device.name.encode() in response.content
+    assert b"standby" in response.content
