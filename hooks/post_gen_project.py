@@ -22,7 +22,13 @@ ANSWERS = r"""{{ cookiecutter | jsonify }}"""
 # may name the package as {project_slug}.
 MANIFEST: dict[str, dict[object, list[str]]] = {
     "scheduler": {
-        "celery-beat": ["config/celery.py", "tests/test_celery.py"],
+        "celery-beat": [
+            "Procfile.dev",
+            "config/celery.py",
+            "tests/test_celery.py",
+            "{project_slug}/interactions/tasks.py",
+            "{project_slug}/interactions/tests/test_tasks.py",
+        ],
         # Heroku Scheduler runs management commands; it differs from celery-beat only in
         # fragments of shared files (dependencies, settings, Procfile, app.json).
         "heroku-scheduler": [],

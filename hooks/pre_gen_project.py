@@ -45,6 +45,7 @@ RESERVED_VENDOR_MODULES = frozenset({"base", "registry", "simulator", "tests"})
 SLUG = re.compile(r"[a-z][a-z0-9_]*")
 # Longer package names would push generated lines past the line length ruff enforces.
 MAX_NAME_LENGTH = 40
+MAX_VENDOR_MODULE_LENGTH = 30
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 VERSION = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
 SCHEDULERS = ("celery-beat", "heroku-scheduler")
@@ -95,6 +96,11 @@ def validate(answers: dict) -> list[str]:
             problems.append(
                 f"vendor_name {answers['vendor_name']!r} would be the module "
                 f"vendors/{vendor_module}.py, which the template already uses: pick another name."
+            )
+        elif len(vendor_module) > MAX_VENDOR_MODULE_LENGTH:
+            problems.append(
+                f"vendor_name {answers['vendor_name']!r} is longer than "
+                f"{MAX_VENDOR_MODULE_LENGTH} characters: pick a shorter one."
             )
         elif problem := slug_problem(vendor_module, "vendor_name's module name"):
             problems.append(problem)

@@ -82,4 +82,10 @@ def test_the_demo_admin_accepts_the_printed_password(demo):
     assert "Site administration" in admin_index
     assert "Devices" in admin_index and "Observations" in admin_index
     devices_page = opener.open(f"{base_url}/admin/devices/device/").read().decode()
-    assert "Select device to change" in devices_page
+    assert "12 devices" in devices_page
+    first_device = re.search(r'href="(/admin/devices/device/\d+/change/)', devices_page).group(1)
+    device_page = opener.open(f"{base_url}{first_device}").read().decode()
+    # The live refresh stored a status and readings; the seeded history is behind them.
+    assert "temperature" in device_page and "°C" in device_page and "power" in device_page
+    history = opener.open(f"{base_url}/admin/observations/attribute/").read().decode()
+    assert "temperature" in history

@@ -29,6 +29,15 @@ DEFAULTS = {
 }
 
 
+CELERY_ONLY = [
+    "Procfile.dev",
+    "config/celery.py",
+    "iot_monitor/interactions/tasks.py",
+    "iot_monitor/interactions/tests/test_tasks.py",
+    "tests/test_celery.py",
+]
+
+
 def answers(**changes):
     return DEFAULTS | changes
 
@@ -66,6 +75,7 @@ def test_the_default_answers_are_valid(pre_gen):
         ({"vendor_name": "Simulator", "__vendor_module": "simulator"}, "vendors/simulator.py"),
         ({"vendor_name": "3D Plugs", "__vendor_module": "3d_plugs"}, "vendor_name's module name"),
         ({"vendor_name": " ", "__vendor_module": ""}, "vendor_name is empty"),
+        ({"vendor_name": "V" * 31, "__vendor_module": "v" * 31}, "longer than 30 characters"),
         ({"scheduler": "cron"}, "scheduler 'cron' is not one of celery-beat, heroku-scheduler"),
         ({"ci": "jenkins"}, "ci 'jenkins' is not one of github, none"),
         ({"open_source_license": "GPL"}, "open_source_license 'GPL' is not one of"),
@@ -103,17 +113,14 @@ def test_flower_with_celery_beat_is_accepted(pre_gen):
         ({"ci": "none"}, [".github", "config/sentry.py"]),
         ({"open_source_license": "Not open source"}, ["LICENSE", "config/sentry.py"]),
         ({"open_source_license": "Apache-2.0", "use_sentry": True}, []),
-        (
-            {"scheduler": "heroku-scheduler", "use_sentry": True},
-            ["config/celery.py", "tests/test_celery.py"],
-        ),
+        ({"scheduler": "heroku-scheduler", "use_sentry": True}, CELERY_ONLY),
         (
             {
                 "scheduler": "heroku-scheduler",
                 "ci": "none",
                 "open_source_license": "Not open source",
             },
-            [".github", "LICENSE", "config/celery.py", "config/sentry.py", "tests/test_celery.py"],
+            sorted([".github", "LICENSE", "config/sentry.py", *CELERY_ONLY]),
         ),
     ],
 )

@@ -34,7 +34,7 @@ LONG_NAMES = {
     "project_name": "O'Neill's greenhouse and garage automation kit",
     "project_slug": "oneills_greenhouse_and_garage_automation",
     "author_name": "Siobhán O'Neill",
-    "vendor_name": "Bright-Home Cloud",
+    "vendor_name": "Bright-Home Cloud Platform Ltd",  # the longest module name allowed
     "timezone": "America/Argentina/Buenos_Aires",
 }
 

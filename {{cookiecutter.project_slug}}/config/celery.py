@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -10,3 +11,54 @@ app = Celery("{{ cookiecutter.project_slug }}")
 # Every Celery setting lives in Django's settings, prefixed CELERY_.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def configure_redbeat(sender: Celery, **kwargs) -> None:
+    # RedBeat reads its settings unprefixed. Its lock keeps a second beat from dispatching;
+    # a beat that died holds it until the lock times out.
+    sender.conf.redbeat_redis_url = sender.conf.broker_url
+    sender.conf.redbeat_lock_timeout = sender.conf.beat_max_loop_interval * 5
+
+
+@app.on_after_finalize.connect
+def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
+    """Beat's schedule comes from interactions/schedule.py, the one list of periodic jobs."""
+    from {{ cookiecutter.project_slug }}.interactions.schedule import periodic_jobs
+
+    for job in periodic_jobs():
+        sender.add_periodic_task(
+            job.every,
+            sender.signature(f"interactions.{job.name}"),
+            name=job.name,
+            # A run not started within its interval is dropped: the next one is due.
+            expires=job.expires.total_seconds(),
+        )
+
+
+def visibility_timeout_problem(conf, max_retry_delay: float) -> str | None:
+    """Why Redis would deliver a task twice with these settings, or None.
+
+    Redis hands an unacknowledged task to another worker after `visibility_timeout`. A task
+    that runs, or waits for its retry, longer than that would run twice.
+    """
+    if not conf.broker_url.startswith(("redis://", "rediss://")):
+        return None
+    visibility_timeout = conf.broker_transport_options.get("visibility_timeout", 3600)
+    needed = conf.task_time_limit + max_retry_delay
+    if visibility_timeout <= needed:
+        return (
+            f"Redis visibility_timeout ({visibility_timeout} s) must exceed the task time limit "
+            f"plus the longest retry delay ({needed:g} s): raise CELERY_VISIBILITY_TIMEOUT."
+        )
+    return None
+
+
+@worker_init.connect
+def refuse_to_start_with_a_short_visibility_timeout(sender, **kwargs) -> None:
+    from django.conf import settings
+
+    problem = visibility_timeout_problem(sender.app.conf, settings.VENDOR_RETRY_MAX_DELAY)
+    if problem:
+        # SystemExit, because Celery logs and swallows ordinary exceptions from signals.
+        raise SystemExit(problem)

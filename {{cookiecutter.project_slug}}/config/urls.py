@@ -1,5 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+
+from {{ cookiecutter.project_slug }}.vendors import simulator_api
 
 admin.site.site_header = "{{ cookiecutter.project_name }}"
 admin.site.site_title = "{{ cookiecutter.project_name }}"
@@ -7,3 +10,6 @@ admin.site.site_title = "{{ cookiecutter.project_name }}"
 urlpatterns = [
     path("admin/", admin.site.urls),
 ]
+
+if settings.SIMULATOR_API_ENABLED:
+    urlpatterns.append(path("vendor-simulator/v1/", include(simulator_api)))

@@ -1,4 +1,7 @@
+from types import SimpleNamespace
+
 from config import celery_app
+from config.celery import visibility_timeout_problem
 
 
 def test_celery_takes_its_settings_from_django():
@@ -20,3 +23,43 @@ def test_redis_url_sends_tasks_to_redis(settings_in_fresh_process):
     )
 
     assert result.stdout.strip() == "('redis://localhost:6379/0', False)", result.stderr
+
+
+def test_rediss_url_turns_on_tls_for_broker_results_and_cache(settings_in_fresh_process):
+    result = settings_in_fresh_process(
+        "config.settings.local",
+        "settings.CELERY_BROKER_USE_SSL['ssl_cert_reqs'].name, "
+        "settings.CELERY_REDIS_BACKEND_USE_SSL['ssl_cert_reqs'].name, "
+        "settings.CACHES['default']['OPTIONS']['ssl_cert_reqs'].name",
+        REDIS_URL="rediss://redis.example.com:6380/0",
+        REDIS_SSL_CERT_REQS="none",
+    )
+
+    assert result.stdout.split() == ["CERT_NONE"] * 3, result.stderr
+
+
+def test_a_visibility_timeout_shorter_than_a_task_can_take_is_refused():
+    conf = celery_app.conf
+    broker = {"broker_url": "redis://localhost:6379/0", "task_time_limit": 90}
+
+    too_short = visibility_timeout_problem(
+        SimpleNamespace(**broker, broker_transport_options={"visibility_timeout": 300}), 300
+    )
+    long_enough = visibility_timeout_problem(
+        SimpleNamespace(**broker, broker_transport_options={"visibility_timeout": 3600}), 300
+    )
+
+    assert too_short.startswith("Redis visibility_timeout (300 s) must exceed")
+    assert long_enough is None
+    assert visibility_timeout_problem(conf, 300) is None  # the in-memory broker has none
+
+
+def test_beat_schedules_every_periodic_job_to_expire_within_its_interval():
+    celery_app.finalize()  # as `celery beat` does before it reads the schedule
+    schedule = celery_app.conf.beat_schedule
+
+    assert set(schedule) == {"refresh_all", "prune_observations"}
+    refresh = schedule["refresh_all"]
+    assert refresh["task"] == "interactions.refresh_all"
+    assert refresh["schedule"].total_seconds() == 60
+    assert refresh["options"]["expires"] == 60

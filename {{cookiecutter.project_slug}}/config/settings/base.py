@@ -4,6 +4,9 @@ Values that differ between environments are read from the environment through dj
 local.py, test.py and production.py change only what they must.
 """
 
+{% if cookiecutter.scheduler == "celery-beat" -%}
+import ssl
+{% endif -%}
 from pathlib import Path
 
 import environ
@@ -20,6 +23,10 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 
 # SQLite when DATABASE_URL is unset, so the project runs with nothing installed but Python.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Jobs write from several threads: take the write lock when a transaction starts and wait
+    # for it, rather than fail with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
@@ -31,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "{{ cookiecutter.project_slug }}.devices",
     "{{ cookiecutter.project_slug }}.observations",
+    "{{ cookiecutter.project_slug }}.vendors",
+    "{{ cookiecutter.project_slug }}.interactions",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +92,36 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Vendors: every device names one. CLIENT is a class in the vendors package, built once per
+# process with OPTIONS by vendors/registry.py.
+VENDORS = {
+    "simulator": {
+        "CLIENT": "simulator.SimulatorClient",
+        # Knobs for demos, tests and benchmarks: slow or faulty vendors on demand.
+        "OPTIONS": {
+            "latency": env.float("SIMULATOR_LATENCY", default=0.0),
+            "error_rate": env.float("SIMULATOR_ERROR_RATE", default=0.0),
+            "timeout_rate": env.float("SIMULATOR_TIMEOUT_RATE", default=0.0),
+            "max_concurrent_calls": env.int("SIMULATOR_MAX_CONCURRENT_CALLS", default=0),
+            "reading_period": env.int("SIMULATOR_READING_PERIOD", default=60),
+        },
+    },
+    "{{ cookiecutter.__vendor_module }}": {
+        "CLIENT": "{{ cookiecutter.__vendor_module }}.{{ cookiecutter.__vendor_class }}",
+        "OPTIONS": {
+            "base_url": env("{{ cookiecutter.__vendor_module.upper() }}_API_URL", default=""),
+            "api_token": env("{{ cookiecutter.__vendor_module.upper() }}_API_TOKEN", default=""),
+            "timeout": env.float(
+                "{{ cookiecutter.__vendor_module.upper() }}_API_TIMEOUT",
+                default=10.0,
+            ),
+        },
+    },
+}
+# The simulated vendor's REST API (vendors/simulator_api.py), served by this project.
+SIMULATOR_API_ENABLED = env.bool("SIMULATOR_API_ENABLED", default=False)
+SIMULATOR_API_TOKEN = env("SIMULATOR_API_TOKEN", default="simulator-token")
+
 ADMINS = [("{{ cookiecutter.author_name }}", "{{ cookiecutter.email }}")]
 
 LOGGING = {
@@ -96,7 +135,18 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# Monitoring
+MONITOR_INTERVAL_SECONDS = env.int("MONITOR_INTERVAL_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}60{% else %}600{% endif %})
+# Vendor calls in flight at once when run_job refreshes every device (threads).
+REFRESH_CONCURRENCY = env.int("REFRESH_CONCURRENCY", default=8)
+OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=90)
 {%- if cookiecutter.scheduler == "celery-beat" %}
+
+# Retries of vendor calls that failed for a passing reason (interactions/tasks.py).
+VENDOR_MAX_RETRIES = env.int("VENDOR_MAX_RETRIES", default=5)
+VENDOR_RETRY_BASE_DELAY = env.float("VENDOR_RETRY_BASE_DELAY", default=2.0)
+VENDOR_RETRY_MAX_DELAY = env.float("VENDOR_RETRY_MAX_DELAY", default=300.0)
 
 # Celery. Without REDIS_URL, tasks run in-process as they are called, so local development
 # needs nothing but Python; with it, they go through Redis to a worker.
@@ -104,8 +154,58 @@ REDIS_URL = env("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Acknowledged when done, not when received: a task whose worker dies is delivered again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
+# Must exceed the time limit plus the longest retry delay; workers refuse to start otherwise.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+}
+# Nobody waits for results; those that are stored expire.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_DEFAULT_QUEUE = "monitor"
+# Commands a person waits for never queue behind a refresh of every device.
+CELERY_TASK_ROUTES = {"interactions.send_command": {"queue": "control"}}
+CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+{%- if cookiecutter.use_flower %}
+# Flower follows tasks through their events.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+{%- endif %}
+
+# TLS to Redis (rediss://) for the broker, results and cache. Heroku Redis presents a
+# self-signed certificate: set REDIS_SSL_CERT_REQS=none there.
+REDIS_SSL_OPTIONS = {}
+if REDIS_URL.startswith("rediss://"):
+    REDIS_SSL_OPTIONS = {
+        "ssl_cert_reqs": {
+            "required": ssl.CERT_REQUIRED,
+            "optional": ssl.CERT_OPTIONAL,
+            "none": ssl.CERT_NONE,
+        }[env("REDIS_SSL_CERT_REQS", default="required")]
+    }
+    CELERY_BROKER_USE_SSL = REDIS_SSL_OPTIONS
+    CELERY_REDIS_BACKEND_USE_SSL = REDIS_SSL_OPTIONS
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": REDIS_SSL_OPTIONS,
+        }
+    }
 {%- endif %}

@@ -1,7 +1,7 @@
 """Settings for the test suite: fast, isolated, no outside services unless asked for."""
 
 from .base import *  # noqa: F403
-from .base import STORAGES
+from .base import BASE_DIR, DATABASES, STORAGES
 
 SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
@@ -16,3 +16,19 @@ STORAGES = {
 }
 # Without collectstatic there is no STATIC_ROOT: let WhiteNoise look files up on demand.
 WHITENOISE_AUTOREFRESH = True
+# Tests call the simulated vendor's REST API on a live server.
+SIMULATOR_API_ENABLED = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: jobs and workers under test use connections of their own.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+# Tasks run in-process unless a test starts a worker, and never on a developer's Redis.
+CELERY_BROKER_URL = "memory://"
+# The in-memory broker is polled; a test's worker should not idle a second between tasks.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_RESULT_BACKEND = None
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+{%- endif %}

@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -9,13 +11,19 @@ class Device(models.Model):
     vendor = models.CharField(
         max_length=50,
         default="simulator",
-        help_text="Which vendor's cloud API this device is reached through.",
+        help_text="The vendor whose cloud reaches this device: a key of settings.VENDORS.",
     )
     vendor_device_id = models.CharField("vendor's device id", max_length=100)
     metadata = models.JSONField(
         default=dict,
         blank=True,
         help_text="What the vendor says of the device: model, firmware, features.",
+    )
+    last_seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the vendor last answered for this device."
+    )
+    last_error = models.TextField(
+        blank=True, help_text="Why the vendor last refused this device; empty once it answers."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -31,3 +39,10 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.vendor not in settings.VENDORS:
+            known = ", ".join(sorted(settings.VENDORS))
+            raise ValidationError(
+                {"vendor": f"{self.vendor!r} is not in settings.VENDORS (known: {known})."}
+            )

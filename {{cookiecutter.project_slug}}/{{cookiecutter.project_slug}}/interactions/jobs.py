@@ -1,0 +1,232 @@
+"""The project's work, as plain functions: they take primary keys and return primary keys.
+
+Task wrappers and the run_job command call these and add only delivery policy. Every job is
+safe to run twice: vendor calls happen before any write, the writes of one job happen in one
+transaction, and observations.ingest skips readings it already has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import timedelta
+from itertools import islice
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from ..devices.models import Device
+from ..observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
+from ..observations.models import Attribute, Status
+from ..vendors.base import AttributeReading, PermanentVendorError, StatusReading, VendorClient
+from ..vendors.registry import vendor_client
+from .models import Command, JobRun
+
+logger = logging.getLogger(__name__)
+
+# The VendorClient methods each kind of pull calls.
+STATUS = ("read_statuses",)
+ATTRIBUTES = ("read_attributes",)
+
+
+class JobFailed(Exception):
+    """A job finished with part of its work undone; the message says which."""
+
+
+def pull_status(device_id: int) -> list[int]:
+    """Read one device's status; return the keys of new Status rows."""
+    return _pull([device_id], reads=STATUS)
+
+
+def pull_attributes(device_id: int) -> list[int]:
+    """Read one device's numeric readings; return the keys of new Attribute rows."""
+    return _pull([device_id], reads=ATTRIBUTES)
+
+
+def refresh_device(device_id: int) -> list[int]:
+    """Read one device's status and readings; return the keys of the new rows."""
+    return refresh_devices([device_id])
+
+
+def refresh_devices(device_ids: Iterable[int]) -> list[int]:
+    """Read the status and readings of some devices, as few vendor calls as their vendors
+    allow; return the keys of the new rows."""
+    return _pull(device_ids, reads=STATUS + ATTRIBUTES)
+
+
+def device_batches() -> list[list[int]]:
+    """Every device, in batches of one vendor each that one vendor call can carry."""
+    by_vendor: dict[str, list[int]] = defaultdict(list)
+    for device_id, vendor in Device.objects.order_by("vendor", "pk").values_list("pk", "vendor"):
+        by_vendor[vendor].append(device_id)
+    batches = []
+    for vendor, device_ids in by_vendor.items():
+        size = _batch_size(vendor)
+        iterator = iter(device_ids)
+        while batch := list(islice(iterator, size)):
+            batches.append(batch)
+    return batches
+
+
+def refresh_all() -> list[int]:
+    """Refresh every device, batches in parallel on a bounded pool of threads.
+
+    A batch that fails does not stop the others; the run fails at the end, naming them, so
+    that its heartbeat says so and the next run tries them again.
+    """
+    batches = device_batches()
+    new_keys: list[int] = []
+    failures: list[str] = []
+    with ThreadPoolExecutor(max_workers=settings.REFRESH_CONCURRENCY) as pool:
+        futures = {
+            pool.submit(_in_own_connection, refresh_devices, batch): batch for batch in batches
+        }
+        for future in as_completed(futures):
+            try:
+                new_keys.extend(future.result())
+            except Exception as error:
+                failures.append(f"devices {futures[future][0]}…: {error}")
+    if failures:
+        raise JobFailed(f"{len(failures)} of {len(batches)} batches failed: {'; '.join(failures)}")
+    return new_keys
+
+
+def set_status(command_id: int) -> int:
+    """Send a queued command to its device's vendor and record what the vendor confirms.
+
+    A command that has settled is left alone, so a redelivered task sends nothing twice.
+    Transient vendor errors propagate for the caller to retry; a permanent one fails the
+    command and propagates too.
+    """
+    command = Command.objects.select_related("device").get(pk=command_id)
+    if command.is_settled:
+        return command.pk
+    Command.objects.filter(pk=command.pk).update(state=Command.State.SENT, sent_at=timezone.now())
+    device = command.device
+    try:
+        status = vendor_client(device.vendor).set_status(device.vendor_device_id, command.is_on)
+    except PermanentVendorError as error:
+        fail_command(command.pk, str(error))
+        raise
+    confirmed = status.is_on == command.is_on
+    with transaction.atomic():
+        store_statuses([StatusRow(device.pk, status.is_on, status.state, status.valid_at)])
+        Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now(), last_error="")
+        Command.objects.filter(pk=command.pk).update(
+            state=Command.State.CONFIRMED if confirmed else Command.State.FAILED,
+            vendor_answer=_answer(status),
+            error="" if confirmed else f"the vendor reports the device {status.state}",
+            finished_at=timezone.now(),
+        )
+    return command.pk
+
+
+def fail_command(command_id: int, reason: str) -> int:
+    """Mark a command failed, unless it has already settled."""
+    Command.objects.filter(pk=command_id).exclude(state__in=Command.SETTLED).update(
+        state=Command.State.FAILED, error=reason[:2000], finished_at=timezone.now()
+    )
+    return command_id
+
+
+def prune_observations() -> int:
+    """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS; return how
+    many rows went."""
+    cutoff = timezone.now() - timedelta(days=settings.OBSERVATION_RETENTION_DAYS)
+    deleted = 0
+    for queryset in (
+        Attribute.objects.filter(valid_at__lt=cutoff),
+        Status.objects.filter(valid_at__lt=cutoff),
+        JobRun.objects.filter(started_at__lt=cutoff),
+    ):
+        count, _ = queryset.delete()
+        deleted += count
+    return deleted
+
+
+def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> list[int]:
+    devices = list(Device.objects.filter(pk__in=list(device_ids)).order_by("pk"))
+    by_vendor: dict[str, list[Device]] = defaultdict(list)
+    for device in devices:
+        by_vendor[device.vendor].append(device)
+
+    # Every vendor call first, outside any transaction: nothing is written before they end.
+    statuses: list[StatusRow] = []
+    attributes: list[AttributeRow] = []
+    refused: dict[int, str] = {}
+    for vendor, vendor_devices in by_vendor.items():
+        try:
+            client = vendor_client(vendor)
+        except PermanentVendorError as error:
+            refused |= {device.pk: str(error) for device in vendor_devices}
+            continue
+        key_of = {device.vendor_device_id: device.pk for device in vendor_devices}
+        for start in range(0, len(vendor_devices), client.batch_size):
+            batch = vendor_devices[start : start + client.batch_size]
+            for reading in _read_batch(client, batch, reads, refused):
+                device_id = key_of[reading.vendor_device_id]
+                if isinstance(reading, StatusReading):
+                    statuses.append(
+                        StatusRow(device_id, reading.is_on, reading.state, reading.valid_at)
+                    )
+                else:
+                    attributes.append(
+                        AttributeRow(
+                            device_id, reading.name, reading.value, reading.units, reading.valid_at
+                        )
+                    )
+
+    answered = [device.pk for device in devices if device.pk not in refused]
+    with transaction.atomic():
+        new_keys = store_statuses(statuses) + store_attributes(attributes)
+        Device.objects.filter(pk__in=answered).update(last_seen_at=timezone.now(), last_error="")
+        _record_refusals(devices, refused)
+    return new_keys
+
+
+def _read_batch(
+    client: VendorClient, batch: list[Device], reads: tuple[str, ...], refused: dict[int, str]
+) -> list[StatusReading | AttributeReading]:
+    """Read a batch; if the vendor refuses it for good, read its devices one by one, so that
+    one bad device costs only its own readings."""
+    ids = [device.vendor_device_id for device in batch]
+    try:
+        return [reading for read in reads for reading in getattr(client, read)(ids)]
+    except PermanentVendorError as error:
+        if len(batch) == 1:
+            refused[batch[0].pk] = str(error)
+            return []
+    return [
+        reading for device in batch for reading in _read_batch(client, [device], reads, refused)
+    ]
+
+
+def _record_refusals(devices: list[Device], refused: dict[int, str]) -> None:
+    for device in devices:
+        reason = refused.get(device.pk)
+        # Logged when the reason changes, not at every run: one alert, not one per interval.
+        if reason is not None and reason != device.last_error:
+            logger.error("Vendor %s refused device %s: %s", device.vendor, device, reason)
+            Device.objects.filter(pk=device.pk).update(last_error=reason)
+
+
+def _batch_size(vendor: str) -> int:
+    try:
+        return vendor_client(vendor).batch_size
+    except PermanentVendorError:
+        return 1  # an unknown vendor fails in its batch, where it is recorded
+
+
+def _in_own_connection(job: Callable, *args):
+    """Run a job in a pool thread, closing the database connection the thread opened."""
+    try:
+        return job(*args)
+    finally:
+        connections.close_all()
+
+
+def _answer(status: StatusReading) -> dict:
+    return {"is_on": status.is_on, "state": status.state, "valid_at": status.valid_at.isoformat()}

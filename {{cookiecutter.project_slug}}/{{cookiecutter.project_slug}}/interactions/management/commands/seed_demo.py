@@ -1,0 +1,76 @@
+"""Create simulated devices with a history: `manage.py seed_demo --devices 12 --history-days 7`.
+
+History goes through observations.ingest, the path live readings take, so seeding twice adds
+nothing and a benchmark measures the real path.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from ....devices.models import Device
+from ....observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
+from ....vendors.models import SimulatedDevice
+from ....vendors.simulator import simulated_history
+
+LOCATIONS = ("Kitchen", "Greenhouse", "Garage", "Office", "Workshop", "Cellar")
+HISTORY_STEP = timedelta(minutes=10)
+
+
+class Command(BaseCommand):
+    help = "Create simulated devices, and readings for the past days through the ingest path."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--devices", type=int, default=12, metavar="N")
+        parser.add_argument("--history-days", type=float, default=7, metavar="D")
+
+    def handle(self, devices: int, history_days: float, **options):
+        if not 1 <= devices <= 100_000:
+            raise CommandError(f"--devices {devices}: give a number from 1 to 100000.")
+        if not 0 <= history_days <= 3650:
+            raise CommandError(f"--history-days {history_days}: give a number from 0 to 3650.")
+
+        vendor_ids = [f"sim-{number:05d}" for number in range(1, devices + 1)]
+        with transaction.atomic():
+            SimulatedDevice.objects.bulk_create(
+                [SimulatedDevice(vendor_device_id=i, name=f"Plug {i[4:]}") for i in vendor_ids],
+                ignore_conflicts=True,
+            )
+            Device.objects.bulk_create(
+                [
+                    Device(
+                        name=f"Plug {number}",
+                        location=LOCATIONS[number % len(LOCATIONS)],
+                        vendor="simulator",
+                        vendor_device_id=vendor_id,
+                    )
+                    for number, vendor_id in enumerate(vendor_ids, start=1)
+                ],
+                ignore_conflicts=True,
+            )
+        seeded = Device.objects.filter(vendor="simulator", vendor_device_id__in=vendor_ids)
+        self.stdout.write(f"{len(vendor_ids):,} simulated devices ready.")
+
+        end = timezone.now()
+        start = end - timedelta(days=history_days)
+        stored = 0
+        for done, device in enumerate(seeded.order_by("pk").iterator(), start=1):
+            readings = list(simulated_history(device.vendor_device_id, start, end, HISTORY_STEP))
+            with transaction.atomic():
+                stored += len(
+                    store_attributes(
+                        AttributeRow(device.pk, r.name, r.value, r.units, r.valid_at)
+                        for r in readings
+                    )
+                )
+                if readings:
+                    stored += len(store_statuses([StatusRow(device.pk, True, "on", start)]))
+            if done % max(1, len(vendor_ids) // 10) == 0 or done == len(vendor_ids):
+                self.stdout.write(
+                    f"  history: {done:,}/{len(vendor_ids):,} devices, {stored:,} new rows"
+                )
+        self.stdout.write(f"Seeded {len(vendor_ids):,} devices with {stored:,} new readings.")

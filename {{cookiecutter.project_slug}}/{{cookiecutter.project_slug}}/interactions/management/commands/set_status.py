@@ -1,0 +1,35 @@
+"""Switch a device from the command line: `manage.py set_status 3 on`."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ....devices.models import Device
+from ...control import request_status
+from ...models import Command as DeviceCommand
+
+
+class Command(BaseCommand):
+    help = "Switch a device on or off and wait until its vendor confirms."
+
+    def add_arguments(self, parser):
+        parser.add_argument("device", type=int, metavar="DEVICE_ID")
+        parser.add_argument("state", choices=["on", "off"])
+        parser.add_argument(
+            "--wait", type=float, default=30.0, metavar="SECONDS", help="how long to wait"
+        )
+
+    def handle(self, device: int, state: str, wait: float, **options):
+        target = Device.objects.filter(pk=device).first()
+        if target is None:
+            raise CommandError(f"No device has id {device}.")
+        command = request_status(target, is_on=state == "on")
+        deadline = time.monotonic() + wait
+        while not command.is_settled and time.monotonic() < deadline:
+            time.sleep(0.2)
+            command.refresh_from_db()
+        if command.state == DeviceCommand.State.FAILED:
+            raise CommandError(f"Command {command.pk} failed: {command.error}")
+        self.stdout.write(f"Command {command.pk}: {command.state}")

@@ -1,0 +1,68 @@
+from django.db import models
+from django.utils import timezone
+
+from ..devices.models import Device
+
+
+class Command(models.Model):
+    """A request to switch a device, followed from the moment it is asked for until the
+    vendor confirms or refuses it; a UI polls it until it settles."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        SENT = "sent"
+        CONFIRMED = "confirmed"
+        FAILED = "failed"
+
+    SETTLED = (State.CONFIRMED, State.FAILED)
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="commands")
+    is_on = models.BooleanField(help_text="The state asked for.")
+    state = models.CharField(max_length=10, choices=State, default=State.QUEUED)
+    vendor_answer = models.JSONField(
+        default=dict, blank=True, help_text="The status the vendor reported back."
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        get_latest_by = "created_at"
+        indexes = [models.Index(fields=["device", "-created_at"], name="command_device_recent")]
+
+    def __str__(self) -> str:
+        action = "on" if self.is_on else "off"
+        return f"{self.device} {action}: {self.state}"
+
+    @property
+    def is_settled(self) -> bool:
+        return self.state in self.SETTLED
+
+
+class JobRun(models.Model):
+    """One run of a job: the heartbeat the schedule reads, in both scheduler modes."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=100)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.RUNNING)
+    detail = models.TextField(blank=True, help_text="What the run did, or why it failed.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+        indexes = [models.Index(fields=["name", "-started_at"], name="jobrun_name_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
+
+    @property
+    def duration(self):
+        return self.finished_at - self.started_at if self.finished_at else None

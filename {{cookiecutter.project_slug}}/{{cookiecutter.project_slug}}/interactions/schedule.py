@@ -1,0 +1,72 @@
+"""The one list of periodic jobs.
+
+{% if cookiecutter.scheduler == "celery-beat" -%}
+Celery beat is set up from it (config/celery.py), and `manage.py show_schedule` prints when
+each job runs next.
+{% else -%}
+Heroku Scheduler runs each job as `python manage.py run_job NAME`; `manage.py show_schedule`
+prints the entries to create there.
+{% endif -%}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from . import jobs
+from .models import JobRun
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    run: Callable[[], object]
+    every: timedelta
+    description: str
+
+    @property
+    def expires(self) -> timedelta:
+        # A run that has not started within one interval is dropped: the next one is due.
+        return self.every
+
+
+def periodic_jobs() -> tuple[PeriodicJob, ...]:
+    return (
+        PeriodicJob(
+            name="refresh_all",
+            run=jobs.refresh_all,
+            every=timedelta(seconds=settings.MONITOR_INTERVAL_SECONDS),
+            description="Read every device's status and readings from its vendor.",
+        ),
+        PeriodicJob(
+            name="prune_observations",
+            run=jobs.prune_observations,
+            every=timedelta(days=1),
+            description="Delete readings older than OBSERVATION_RETENTION_DAYS.",
+        ),
+    )
+
+
+def periodic_job(name: str) -> PeriodicJob | None:
+    return next((job for job in periodic_jobs() if job.name == name), None)
+
+
+def last_runs() -> dict[str, JobRun]:
+    """The latest heartbeat of each periodic job, one query per job on its index."""
+    runs = {}
+    for job in periodic_jobs():
+        run = JobRun.objects.filter(name=job.name).order_by("-started_at").first()
+        if run is not None:
+            runs[job.name] = run
+    return runs
+
+
+def next_run_at(job: PeriodicJob, last_run: JobRun | None, now: datetime) -> datetime:
+    """When the job is due: one interval after its last start, or now if it never ran."""
+    if last_run is None:
+        return now
+    return max(now, last_run.started_at + job.every)

@@ -1,0 +1,142 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from ...devices.models import Device
+from ...devices.tests.factories import DeviceFactory
+from ...observations.models import Attribute, Status
+from ...vendors.base import VendorUnavailable
+from ...vendors.models import SimulatedDevice
+from ..models import Command, JobRun
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*arguments) -> str:
+    output = StringIO()
+    call_command(*arguments, stdout=output, stderr=output)
+    return output.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_job_refresh_all_refreshes_every_device_and_records_the_run(simulated_devices):
+    simulated_devices(4)
+
+    output = run("run_job", "refresh_all")
+
+    assert output.startswith("refresh_all: 12 new rows in ")
+    assert Status.objects.values("device").distinct().count() == 4
+    job_run = JobRun.objects.get()
+    assert (job_run.outcome, job_run.detail) == ("succeeded", "12 new rows")
+
+
+def test_run_job_runs_a_device_job_on_one_device(simulated_devices):
+    device, other = simulated_devices(2)
+
+    run("run_job", "pull_attributes", "--device", str(device.pk))
+
+    assert Attribute.objects.filter(device=device).count() == 2
+    assert not Attribute.objects.filter(device=other).exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["no_such_job"], "Unknown job 'no_such_job': choose one of refresh_all, "),
+        (["refresh_device"], "refresh_device needs --device ID."),
+        (["refresh_device", "--device", "999999"], "No device has id 999999."),
+        (["refresh_all", "--device", "1"], "refresh_all runs on every device; leave out --device."),
+    ],
+)
+def test_run_job_refuses_a_mistake_with_one_line(arguments, message):
+    with pytest.raises(CommandError) as refused:
+        run("run_job", *arguments)
+
+    assert str(refused.value).startswith(message)
+    assert not JobRun.objects.exists()
+
+
+def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor):
+    device = DeviceFactory(vendor="fake")
+    fake_vendor.fail("read_statuses", VendorUnavailable("503 Service Unavailable"))
+
+    with pytest.raises(CommandError, match=r"^refresh_device failed: 503 Service Unavailable$"):
+        run("run_job", "refresh_device", "--device", str(device.pk))
+
+    job_run = JobRun.objects.get()
+    assert job_run.outcome == "failed"
+    assert job_run.detail == "VendorUnavailable: 503 Service Unavailable"
+
+
+def test_seed_demo_creates_simulated_devices_with_history_once():
+    output = run("seed_demo", "--devices", "3", "--history-days", "1")
+    rows = Attribute.objects.count()
+
+    run("seed_demo", "--devices", "3", "--history-days", "1")
+
+    assert "Seeded 3 devices" in output
+    assert Device.objects.filter(vendor="simulator").count() == 3
+    assert SimulatedDevice.objects.count() == 3
+    # One day of readings every 10 minutes, two attributes each.
+    assert 3 * 2 * 144 <= rows <= 3 * 2 * 145
+    assert Attribute.objects.count() == rows
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--devices", "0"], "--devices 0: give a number from 1 to 100000."),
+        (["--history-days", "-1"], "--history-days -1.0: give a number from 0 to 3650."),
+    ],
+)
+def test_seed_demo_refuses_numbers_out_of_range(arguments, message):
+    with pytest.raises(CommandError, match=message):
+        run("seed_demo", *arguments)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_set_status_switches_a_device_and_waits_for_the_vendor(simulated_devices):
+    (device,) = simulated_devices(1)
+
+    output = run("set_status", str(device.pk), "off")
+
+    assert output.strip().endswith("confirmed")
+    assert Command.objects.get().state == Command.State.CONFIRMED
+    assert SimulatedDevice.objects.get().is_on is False
+    assert device.statuses.latest().is_on is False
+
+
+def test_set_status_of_an_unknown_device_is_one_line():
+    with pytest.raises(CommandError, match=r"^No device has id 424242\.$"):
+        run("set_status", "424242", "on")
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+def test_show_schedule_prints_each_job_with_its_next_run():
+    JobRun.objects.create(name="refresh_all", outcome="succeeded")
+
+    lines = run("show_schedule").splitlines()
+
+    assert lines[0].split() == ["job", "every", "last", "run", "next", "run"]
+    refresh, prune = lines[1], lines[2]
+    assert refresh.startswith("refresh_all") and "1 min" in refresh and "succeeded" in refresh
+    assert prune.startswith("prune_observations") and "never" in prune and "due now" in prune
+{%- else %}
+
+
+def test_show_schedule_prints_the_heroku_scheduler_entries():
+    output = run("show_schedule")
+
+    assert "Every 10 minutes  python manage.py run_job refresh_all" in output
+    assert "Every day         python manage.py run_job prune_observations" in output
+
+
+def test_show_schedule_says_when_heroku_cannot_run_a_job_as_often(settings):
+    settings.MONITOR_INTERVAL_SECONDS = 60
+
+    output = run("show_schedule")
+
+    assert "refresh_all is set to run every 0:01:00, more often than Heroku Scheduler can" in output
+{%- endif %}

@@ -1,0 +1,234 @@
+import logging
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ...devices.models import Device
+from ...devices.tests.factories import DeviceFactory
+from ...observations.models import Attribute, Status
+from ...observations.tests.factories import AttributeFactory, StatusFactory
+from ...vendors.base import RateLimited, UnknownDevice, VendorUnavailable
+from .. import jobs
+from ..models import Command, JobRun
+from .conftest import NOON
+from .factories import CommandFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_refresh_device_stores_its_status_and_readings(simulated_devices):
+    (device,) = simulated_devices(1)
+
+    new_keys = jobs.refresh_device(device.pk)
+
+    assert Status.objects.filter(device=device).count() == 1
+    assert set(Attribute.objects.filter(device=device).values_list("name", flat=True)) == {
+        "power",
+        "temperature",
+    }
+    assert len(new_keys) == 3
+    device.refresh_from_db()
+    assert device.last_seen_at is not None
+
+
+def test_refresh_twice_adds_no_rows(simulated_devices):
+    devices = simulated_devices(3)
+    device_ids = [d.pk for d in devices]
+
+    first = jobs.refresh_devices(device_ids)
+    second = jobs.refresh_devices(device_ids)
+
+    assert len(first) == 9
+    assert second == []
+    assert Attribute.objects.count() + Status.objects.count() == 9
+
+
+def test_pull_status_and_pull_attributes_read_only_their_kind(fake_vendor):
+    device = DeviceFactory(vendor="fake")
+
+    jobs.pull_status(device.pk)
+    assert (Status.objects.count(), Attribute.objects.count()) == (1, 0)
+    jobs.pull_attributes(device.pk)
+    assert (Status.objects.count(), Attribute.objects.count()) == (1, 1)
+    assert [method for method, _ in fake_vendor.calls] == ["read_statuses", "read_attributes"]
+
+
+def test_a_batch_costs_one_call_per_kind_of_reading(fake_vendor):
+    fake_vendor.batch_size = 2
+    devices = DeviceFactory.create_batch(5, vendor="fake")
+
+    jobs.refresh_devices([d.pk for d in devices])
+
+    batches = [args[0] for method, args in fake_vendor.calls if method == "read_statuses"]
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert len(fake_vendor.calls) == 6
+
+
+def test_a_transient_error_stores_nothing(fake_vendor):
+    devices = DeviceFactory.create_batch(2, vendor="fake")
+    fake_vendor.fail("read_attributes", VendorUnavailable("503"))
+
+    with pytest.raises(VendorUnavailable):
+        jobs.refresh_devices([d.pk for d in devices])
+
+    assert Status.objects.count() == 0
+    assert Attribute.objects.count() == 0
+
+
+def test_a_device_the_vendor_refuses_costs_only_its_own_readings(simulated_devices, caplog):
+    good = simulated_devices(2)
+    stray = DeviceFactory(vendor="simulator", vendor_device_id="sim-gone")
+    device_ids = [d.pk for d in [*good, stray]]
+
+    with caplog.at_level(logging.ERROR):
+        jobs.refresh_devices(device_ids)
+        jobs.refresh_devices(device_ids)
+
+    assert Status.objects.filter(device__in=good).count() == 2
+    assert not Status.objects.filter(device=stray).exists()
+    stray.refresh_from_db()
+    assert "sim-gone" in stray.last_error
+    # The same refusal twice is one alert, not one per run.
+    assert [r.getMessage() for r in caplog.records if "sim-gone" in r.getMessage()] == [
+        f"Vendor simulator refused device {stray}: {stray.last_error}"
+    ]
+
+
+def test_a_device_that_answers_again_loses_its_error(fake_vendor):
+    device = DeviceFactory(vendor="fake", last_error="unknown device")
+
+    jobs.refresh_device(device.pk)
+
+    device.refresh_from_db()
+    assert device.last_error == ""
+
+
+def test_a_device_of_an_unconfigured_vendor_is_recorded_not_raised():
+    device = DeviceFactory.build(vendor="nowhere")
+    Device.objects.bulk_create([device])  # skips validation, as a stale row would
+
+    assert jobs.refresh_device(device.pk) == []
+
+    device.refresh_from_db()
+    assert "no client for vendor 'nowhere'" in device.last_error
+
+
+def test_device_batches_keep_vendors_apart_and_respect_batch_size(fake_vendor, simulated_devices):
+    fake_vendor.batch_size = 2
+    fakes = DeviceFactory.create_batch(3, vendor="fake")
+    simulated = simulated_devices(2)
+
+    batches = jobs.device_batches()
+
+    assert sorted(batches) == sorted(
+        [[fakes[0].pk, fakes[1].pk], [fakes[2].pk], [d.pk for d in simulated]]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_all_refreshes_every_device(simulated_devices, settings):
+    settings.REFRESH_CONCURRENCY = 3
+    settings.VENDORS = {
+        **settings.VENDORS,
+        "simulator": {**settings.VENDORS["simulator"], "OPTIONS": {"batch_size": 4}},
+    }
+    devices = simulated_devices(10)
+
+    new_keys = jobs.refresh_all()
+
+    assert len(new_keys) == 30
+    assert Status.objects.values("device").distinct().count() == len(devices)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, settings):
+    settings.REFRESH_CONCURRENCY = 2
+    fake_vendor.batch_size = 1
+    DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.fail("read_statuses", RateLimited("429", retry_after=1))
+
+    with pytest.raises(jobs.JobFailed, match="1 of 3 batches failed"):
+        jobs.refresh_all()
+
+    assert Status.objects.count() == 2
+
+
+def test_set_status_confirms_the_command_and_records_the_status(simulated_devices):
+    (device,) = simulated_devices(1)
+    command = CommandFactory(device=device, is_on=False)
+
+    jobs.set_status(command.pk)
+
+    command.refresh_from_db()
+    assert command.state == Command.State.CONFIRMED
+    assert command.vendor_answer["is_on"] is False
+    assert command.sent_at is not None and command.finished_at is not None
+    assert device.statuses.latest().is_on is False
+
+
+def test_a_settled_command_is_not_sent_again(fake_vendor):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+
+    jobs.set_status(command.pk)
+    jobs.set_status(command.pk)
+
+    assert [method for method, _ in fake_vendor.calls] == ["set_status"]
+
+
+def test_a_permanent_error_fails_the_command(fake_vendor):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    fake_vendor.fail("set_status", UnknownDevice("no such device"))
+
+    with pytest.raises(UnknownDevice):
+        jobs.set_status(command.pk)
+
+    command.refresh_from_db()
+    assert (command.state, command.error) == (Command.State.FAILED, "no such device")
+
+
+def test_a_transient_error_leaves_the_command_sent_for_a_retry(fake_vendor):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    fake_vendor.fail("set_status", VendorUnavailable("503"))
+
+    with pytest.raises(VendorUnavailable):
+        jobs.set_status(command.pk)
+
+    command.refresh_from_db()
+    assert command.state == Command.State.SENT
+    assert jobs.set_status(command.pk) == command.pk
+    command.refresh_from_db()
+    assert command.state == Command.State.CONFIRMED
+
+
+def test_fail_command_leaves_a_settled_command_alone(fake_vendor):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    jobs.set_status(command.pk)
+
+    jobs.fail_command(command.pk, "gave up")
+
+    command.refresh_from_db()
+    assert command.state == Command.State.CONFIRMED
+
+
+def test_prune_deletes_only_what_is_older_than_the_retention(settings):
+    settings.OBSERVATION_RETENTION_DAYS = 30
+    now = timezone.now()
+    old, recent = now - timedelta(days=31), now - timedelta(days=29)
+    device = DeviceFactory()
+    AttributeFactory(device=device, valid_at=old)
+    kept = AttributeFactory(device=device, valid_at=recent)
+    StatusFactory(device=device, valid_at=old)
+    JobRun.objects.create(name="refresh_all", started_at=old)
+
+    assert jobs.prune_observations() == 3
+    assert list(Attribute.objects.all()) == [kept]
+    assert not Status.objects.exists() and not JobRun.objects.exists()
+
+
+def test_readings_keep_the_vendors_timestamp(fake_vendor):
+    device = DeviceFactory(vendor="fake")
+
+    jobs.refresh_device(device.pk)
+
+    assert device.attributes.get().valid_at == NOON

@@ -1,0 +1,83 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ...devices.tests.factories import DeviceFactory
+from .. import ingest
+from ..ingest import AttributeRow, StatusRow, store_attributes, store_statuses
+from ..models import Attribute, Status
+
+pytestmark = pytest.mark.django_db
+
+NOON = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def readings(device, count, start=NOON):
+    return [
+        AttributeRow(device.pk, "temperature", 20 + i / 10, "°C", start + timedelta(minutes=i))
+        for i in range(count)
+    ]
+
+
+def test_new_readings_are_stored_and_their_keys_returned():
+    device = DeviceFactory()
+
+    keys = store_attributes(readings(device, 5))
+
+    assert sorted(keys) == sorted(Attribute.objects.values_list("pk", flat=True))
+    stored = Attribute.objects.get(valid_at=NOON + timedelta(minutes=3))
+    assert (stored.name, stored.value, stored.units) == ("temperature", 20.3, "°C")
+    assert stored.recorded_at is not None
+
+
+def test_storing_the_same_readings_again_adds_nothing_and_returns_no_keys():
+    device = DeviceFactory()
+    store_attributes(readings(device, 5))
+
+    assert store_attributes(readings(device, 5)) == []
+    assert Attribute.objects.count() == 5
+
+
+def test_only_the_new_part_of_an_overlapping_batch_is_stored():
+    device = DeviceFactory()
+    store_attributes(readings(device, 5))
+
+    keys = store_attributes(readings(device, 5, start=NOON + timedelta(minutes=3)))
+
+    assert len(keys) == 3
+    assert Attribute.objects.count() == 8
+
+
+def test_a_reading_repeated_within_one_batch_is_stored_once():
+    device = DeviceFactory()
+    row = readings(device, 1)[0]
+
+    assert len(store_attributes([row, row])) == 1
+
+
+def test_batches_larger_than_a_statement_are_split(monkeypatch):
+    monkeypatch.setattr(ingest, "SQLITE_CHUNK", 7)
+    monkeypatch.setattr(ingest, "POSTGRESQL_CHUNK", 7)
+    device = DeviceFactory()
+
+    keys = store_attributes(iter(readings(device, 30)))
+
+    assert len(keys) == 30 == Attribute.objects.count()
+
+
+def test_statuses_are_unique_per_device_and_time():
+    device, other = DeviceFactory(), DeviceFactory()
+    rows = [StatusRow(device.pk, True, "on", NOON), StatusRow(other.pk, False, "standby", NOON)]
+
+    assert len(store_statuses(rows)) == 2
+    assert store_statuses(rows) == []
+    assert Status.objects.get(device=other).state == "standby"
+
+
+def test_the_vendors_time_is_kept_to_the_microsecond():
+    device = DeviceFactory()
+    taken = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
+
+    store_statuses([StatusRow(device.pk, True, "on", taken)])
+
+    assert Status.objects.get().valid_at == taken

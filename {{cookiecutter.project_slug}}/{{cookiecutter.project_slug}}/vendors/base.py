@@ -1,0 +1,115 @@
+"""The one interface the rest of the project uses to talk to a vendor's cloud.
+
+A vendor client reads what devices report and changes their state. Everything it returns is a
+plain reading stamped with the vendor's own timestamp; everything that goes wrong is one of the
+errors below, so callers decide between "try again later" and "give up" without knowing
+which vendor they talk to.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class AttributeReading:
+    """A numeric reading, such as a temperature, as the vendor reported it."""
+
+    vendor_device_id: str
+    name: str
+    value: float
+    units: str
+    valid_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusReading:
+    """Whether a device is on, and the vendor's own word for its state."""
+
+    vendor_device_id: str
+    is_on: bool
+    state: str
+    valid_at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A device as the vendor lists it."""
+
+    vendor_device_id: str
+    name: str
+    metadata: dict
+
+
+class VendorError(Exception):
+    """Anything that went wrong talking to a vendor."""
+
+
+class TransientVendorError(VendorError):
+    """Worth trying again later: a timeout, a lost connection, a 5xx, a rate limit."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        # Seconds the vendor asked us to wait (429 Retry-After), if it said.
+        self.retry_after = retry_after
+
+
+class VendorTimeout(TransientVendorError):
+    pass
+
+
+class VendorUnavailable(TransientVendorError):
+    """The vendor could not be reached, or answered with a server error."""
+
+
+class RateLimited(TransientVendorError):
+    """The vendor answered 429: too many requests."""
+
+
+class PermanentVendorError(VendorError):
+    """Trying again will not help: bad credentials, an unknown device, a refused request."""
+
+
+class AuthenticationFailed(PermanentVendorError):
+    pass
+
+
+class UnknownDevice(PermanentVendorError):
+    pass
+
+
+class RequestRejected(PermanentVendorError):
+    """The vendor refused the request (a 4xx other than auth, not found or rate limit)."""
+
+
+class VendorClient(ABC):
+    """A vendor's cloud API, seen through the calls this project needs.
+
+    Reads take many device ids at once; `batch_size` says how many one call may carry (1 for a
+    vendor without batch endpoints; the caller splits larger lists). Implementations own their
+    connections and give every call a timeout.
+    """
+
+    batch_size: int = 1
+
+    @abstractmethod
+    def list_devices(self) -> list[DeviceInfo]:
+        """Every device this account can see."""
+
+    @abstractmethod
+    def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
+        """The current status of each device (at most `batch_size` ids)."""
+
+    @abstractmethod
+    def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
+        """The current numeric readings of each device (at most `batch_size` ids)."""
+
+    @abstractmethod
+    def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
+        """Switch a device on or off; return the status the vendor confirms."""
+
+    def close(self) -> None:  # noqa: B027 - a client without connections has nothing to close
+        """Release connections; the default client has none."""

@@ -1,0 +1,18 @@
+from django.db import models
+from django.utils import timezone
+
+
+class SimulatedDevice(models.Model):
+    """A device in the simulated vendor's cloud.
+
+    Only the simulator reads and writes this table: it stands for the vendor's own database,
+    so that the web process, workers and management commands all see the same devices.
+    """
+
+    vendor_device_id = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
+    is_on = models.BooleanField(default=True)
+    switched_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.vendor_device_id

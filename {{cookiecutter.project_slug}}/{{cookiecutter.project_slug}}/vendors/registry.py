@@ -1,0 +1,48 @@
+"""Vendor name -> client, built once per process from settings.VENDORS."""
+
+from __future__ import annotations
+
+import threading
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from .base import PermanentVendorError, VendorClient
+
+_clients: dict[str, VendorClient] = {}
+_lock = threading.Lock()
+
+
+class UnknownVendor(PermanentVendorError):
+    pass
+
+
+def vendor_client(vendor: str) -> VendorClient:
+    """The shared client for a vendor; clients own connection pools, so reuse them."""
+    with _lock:
+        if vendor not in _clients:
+            try:
+                config = settings.VENDORS[vendor]
+            except KeyError:
+                known = ", ".join(sorted(settings.VENDORS))
+                raise UnknownVendor(
+                    f"no client for vendor {vendor!r}: add it to settings.VENDORS (known: {known})"
+                ) from None
+            client_class = import_string(f"{__package__}.{config['CLIENT']}")
+            _clients[vendor] = client_class(**config.get("OPTIONS", {}))
+        return _clients[vendor]
+
+
+def close_clients() -> None:
+    with _lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+@receiver(setting_changed)
+def _rebuild_clients(setting: str, **kwargs) -> None:
+    if setting == "VENDORS":
+        close_clients()

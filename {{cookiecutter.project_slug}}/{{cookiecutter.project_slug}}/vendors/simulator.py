@@ -1,0 +1,206 @@
+"""The simulated vendor: devices that need no hardware, with knobs for latency and faults.
+
+Readings are a pure function of the device and the reading period, so the demo, the tests and
+the benchmarks see the same values on every run, and reading a device twice within one period
+returns the same reading (with the same timestamp) rather than a new one. The switch state of
+each device lives in the SimulatedDevice table. Faults are drawn from a seeded generator.
+
+The same simulated cloud answers in-process (SimulatorClient, the default vendor) and over HTTP
+(simulator_api.py), which is how the HTTP client for a real vendor is tested on real sockets.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils import timezone
+
+from .base import (
+    AttributeReading,
+    DeviceInfo,
+    RateLimited,
+    StatusReading,
+    UnknownDevice,
+    VendorClient,
+    VendorTimeout,
+    VendorUnavailable,
+)
+from .models import SimulatedDevice
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    latency: float = 0.0  # seconds every call takes
+    error_rate: float = 0.0  # share of calls answered with a server error
+    timeout_rate: float = 0.0  # share of calls that hang for `timeout` seconds, then time out
+    timeout: float = 10.0
+    max_concurrent_calls: int = 0  # beyond this many calls at once: 429 (0: no limit)
+    retry_after: float = 1.0  # seconds a 429 asks the caller to wait
+    reading_period: int = 60  # seconds: one reading per device per period
+    batch_size: int = 100  # device ids one read may carry
+    seed: int = 0
+
+
+def reading_period_start(moment: datetime, period: int) -> datetime:
+    seconds = int(moment.timestamp()) // period * period
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def simulated_attributes(
+    vendor_device_id: str, is_on: bool, at: datetime
+) -> list[AttributeReading]:
+    """What a device measures at a moment: a daily temperature wave, power when on."""
+    phase = zlib.crc32(vendor_device_id.encode()) % 360 / 360 * math.tau
+    noise = zlib.crc32(f"{vendor_device_id}@{at.timestamp():.0f}".encode()) % 100 / 100 - 0.5
+    day_angle = at.timestamp() % 86400 / 86400 * math.tau + phase
+    temperature = round(20 + 3 * math.sin(day_angle) + noise, 2)
+    power = round(60 + 25 * math.sin(2 * day_angle) + 10 * noise, 1) if is_on else 0.4
+    return [
+        AttributeReading(vendor_device_id, "power", power, "W", at),
+        AttributeReading(vendor_device_id, "temperature", temperature, "°C", at),
+    ]
+
+
+def simulated_history(
+    vendor_device_id: str, start: datetime, end: datetime, step: timedelta
+) -> Iterator[AttributeReading]:
+    """Past readings every `step`, as if the device had been on all along."""
+    at = reading_period_start(start, int(step.total_seconds()))
+    while at < end:
+        yield from simulated_attributes(vendor_device_id, True, at)
+        at += step
+
+
+class SimulatedCloud:
+    """The simulated vendor's side: devices, readings and injected faults."""
+
+    def __init__(self, options: SimulatorOptions):
+        self.options = options
+        self._random = random.Random(options.seed)
+        self._lock = threading.Lock()
+        self._calls_in_flight = 0
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """One API call: counts towards the concurrency limit, takes latency, may fail."""
+        options = self.options
+        with self._lock:
+            if (
+                options.max_concurrent_calls
+                and self._calls_in_flight >= options.max_concurrent_calls
+            ):
+                raise RateLimited("simulated vendor: too many requests", options.retry_after)
+            self._calls_in_flight += 1
+            roll = self._random.random()
+        try:
+            if roll < options.timeout_rate:
+                time.sleep(options.timeout)
+                raise VendorTimeout("simulated vendor: timed out")
+            time.sleep(options.latency)
+            if roll < options.timeout_rate + options.error_rate:
+                raise VendorUnavailable("simulated vendor: 503 Service Unavailable")
+            yield
+        finally:
+            with self._lock:
+                self._calls_in_flight -= 1
+
+    def devices(self, vendor_device_ids: Sequence[str]) -> list[SimulatedDevice]:
+        found = {
+            d.vendor_device_id: d
+            for d in SimulatedDevice.objects.filter(vendor_device_id__in=vendor_device_ids)
+        }
+        unknown = [i for i in vendor_device_ids if i not in found]
+        if unknown:
+            raise UnknownDevice(f"simulated vendor: no device {', '.join(unknown)}")
+        return [found[i] for i in vendor_device_ids]
+
+    def status_of(self, device: SimulatedDevice, now: datetime) -> StatusReading:
+        # A switch within the current period is its own reading, stamped when it happened.
+        period_start = reading_period_start(now, self.options.reading_period)
+        valid_at = max(period_start, device.switched_at)
+        state = "on" if device.is_on else "standby"
+        return StatusReading(device.vendor_device_id, device.is_on, state, valid_at)
+
+    def list_devices(self) -> list[DeviceInfo]:
+        with self.call():
+            return [
+                DeviceInfo(d.vendor_device_id, d.name, {"model": "Simulated plug"})
+                for d in SimulatedDevice.objects.order_by("vendor_device_id")
+            ]
+
+    def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
+        with self.call():
+            now = timezone.now()
+            return [self.status_of(device, now) for device in self.devices(vendor_device_ids)]
+
+    def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
+        with self.call():
+            period_start = reading_period_start(timezone.now(), self.options.reading_period)
+            return [
+                reading
+                for device in self.devices(vendor_device_ids)
+                for reading in simulated_attributes(
+                    device.vendor_device_id, device.is_on, period_start
+                )
+            ]
+
+    def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
+        with self.call():
+            (device,) = self.devices([vendor_device_id])
+            if device.is_on != is_on:
+                device.is_on = is_on
+                device.switched_at = timezone.now()
+                device.save(update_fields=["is_on", "switched_at"])
+            return self.status_of(device, timezone.now())
+
+
+_cloud: SimulatedCloud | None = None
+_cloud_lock = threading.Lock()
+
+
+def simulated_cloud() -> SimulatedCloud:
+    """This process's simulated cloud, built from settings.VENDORS["simulator"]["OPTIONS"]."""
+    global _cloud
+    with _cloud_lock:
+        if _cloud is None:
+            options = settings.VENDORS.get("simulator", {}).get("OPTIONS", {})
+            _cloud = SimulatedCloud(SimulatorOptions(**options))
+        return _cloud
+
+
+@receiver(setting_changed)
+def _forget_cloud(setting: str, **kwargs) -> None:
+    global _cloud
+    if setting == "VENDORS":
+        _cloud = None
+
+
+class SimulatorClient(VendorClient):
+    """The default vendor: the simulated cloud, called in-process."""
+
+    def __init__(self, **options):
+        # Options are read by simulated_cloud(), shared with the HTTP simulator.
+        self.batch_size = SimulatorOptions(**options).batch_size
+
+    def list_devices(self) -> list[DeviceInfo]:
+        return simulated_cloud().list_devices()
+
+    def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
+        return simulated_cloud().read_statuses(vendor_device_ids)
+
+    def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
+        return simulated_cloud().read_attributes(vendor_device_ids)
+
+    def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
+        return simulated_cloud().set_status(vendor_device_id, is_on)

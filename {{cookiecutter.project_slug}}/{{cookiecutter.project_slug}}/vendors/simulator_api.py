@@ -1,0 +1,173 @@
+"""The simulated vendor's REST API: the example API that the HTTP vendor client speaks.
+
+Served at /vendor-simulator/v1/ when SIMULATOR_API_ENABLED (local and test settings), over the
+same simulated cloud as the in-process SimulatorClient. The HTTP client is thereby tested on real
+sockets, real status codes and real timeouts, and a team can run the whole project against "a
+vendor" before it has credentials for the real one.
+
+    GET devices               -> {"devices": [{"id", "name", "metadata"}]}
+    GET status?ids=a,b,c      -> {"statuses": [{"id", "is_on", "state", "timestamp"}]}
+    GET readings?ids=a,b,c    -> {"readings": [{"id", "name", "value", "units", "timestamp"}]}
+    PUT devices/<id>/status   {"is_on": true} -> {"id", "is_on", "state", "timestamp"}
+
+Every request needs "Authorization: Bearer <SIMULATOR_API_TOKEN>" (else 401). Errors are
+{"error": "..."}: 400 bad input, 404 unknown device, and the simulator's faults (see its
+OPTIONS in settings.VENDORS): 429 with Retry-After beyond max_concurrent_calls, 503 at
+error_rate, and at timeout_rate a 504 after `timeout` seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from .base import (
+    AttributeReading,
+    RateLimited,
+    StatusReading,
+    TransientVendorError,
+    UnknownDevice,
+    VendorTimeout,
+)
+from .simulator import simulated_cloud
+
+View = Callable[..., dict]
+
+
+class BadRequest(Exception):
+    """The request itself is wrong; answered 400 with this message."""
+
+
+def error_response(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def has_valid_token(request: HttpRequest) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.SIMULATOR_API_TOKEN
+    # compare_digest takes as long for a wrong token as for a right one; bytes, because it
+    # refuses str with non-ASCII characters, which a client may well send.
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and secrets.compare_digest(token.strip().encode(), expected.encode())
+    )
+
+
+def api_view(method: str) -> Callable[[View], Callable[..., JsonResponse]]:
+    """Turn a function returning a dict into a JSON endpoint answering the simulator's errors."""
+
+    def decorate(view: View) -> Callable[..., JsonResponse]:
+        # A vendor API has no CSRF cookie: callers authenticate with the bearer token instead.
+        @csrf_exempt
+        @wraps(view)
+        def endpoint(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+            if not has_valid_token(request):
+                response = error_response(
+                    401, "missing or wrong token: send Authorization: Bearer <SIMULATOR_API_TOKEN>"
+                )
+                response["WWW-Authenticate"] = "Bearer"
+                return response
+            if request.method != method:
+                response = error_response(405, f"{request.method} is not allowed: use {method}")
+                response["Allow"] = method
+                return response
+            try:
+                return JsonResponse(view(request, *args, **kwargs))
+            except BadRequest as error:
+                return error_response(400, str(error))
+            except UnknownDevice as error:
+                return error_response(404, str(error))
+            except RateLimited as error:
+                response = error_response(429, str(error))
+                if error.retry_after is not None:
+                    # Whole seconds, rounded up: a caller that obeys never comes back too early.
+                    response["Retry-After"] = str(math.ceil(error.retry_after))
+                return response
+            except VendorTimeout as error:
+                return error_response(504, str(error))
+            except TransientVendorError as error:
+                return error_response(503, str(error))
+
+        return endpoint
+
+    return decorate
+
+
+def requested_ids(request: HttpRequest) -> list[str]:
+    ids = [i.strip() for i in request.GET.get("ids", "").split(",") if i.strip()]
+    if not ids:
+        raise BadRequest("no device ids: pass them as ?ids=a,b,c")
+    limit = simulated_cloud().options.batch_size
+    if len(ids) > limit:
+        raise BadRequest(f"{len(ids)} device ids in one read: send at most {limit}")
+    return ids
+
+
+def status_json(status: StatusReading) -> dict:
+    return {
+        "id": status.vendor_device_id,
+        "is_on": status.is_on,
+        "state": status.state,
+        "timestamp": status.valid_at.isoformat(),
+    }
+
+
+def attribute_json(reading: AttributeReading) -> dict:
+    return {
+        "id": reading.vendor_device_id,
+        "name": reading.name,
+        "value": reading.value,
+        "units": reading.units,
+        "timestamp": reading.valid_at.isoformat(),
+    }
+
+
+@api_view("GET")
+def devices(request: HttpRequest) -> dict:
+    return {
+        "devices": [
+            {"id": device.vendor_device_id, "name": device.name, "metadata": device.metadata}
+            for device in simulated_cloud().list_devices()
+        ]
+    }
+
+
+@api_view("GET")
+def statuses(request: HttpRequest) -> dict:
+    ids = requested_ids(request)
+    return {"statuses": [status_json(s) for s in simulated_cloud().read_statuses(ids)]}
+
+
+@api_view("GET")
+def readings(request: HttpRequest) -> dict:
+    ids = requested_ids(request)
+    return {"readings": [attribute_json(r) for r in simulated_cloud().read_attributes(ids)]}
+
+
+@api_view("PUT")
+def device_status(request: HttpRequest, vendor_device_id: str) -> dict:
+    try:
+        body = json.loads(request.body)
+    except ValueError:  # not JSON, or not UTF-8
+        raise BadRequest('the body is not JSON: send {"is_on": true} or {"is_on": false}') from None
+    if not isinstance(body, dict) or not isinstance(body.get("is_on"), bool):
+        raise BadRequest('the body needs a boolean is_on: send {"is_on": true} or {"is_on": false}')
+    return status_json(simulated_cloud().set_status(vendor_device_id, body["is_on"]))
+
+
+app_name = "vendor_simulator"
+urlpatterns = [
+    path("devices", devices, name="devices"),
+    path("status", statuses, name="status"),
+    path("readings", readings, name="readings"),
+    path("devices/<str:vendor_device_id>/status", device_status, name="device-status"),
+]

@@ -1,0 +1,29 @@
+import pytest
+
+from ..registry import UnknownVendor, vendor_client
+from ..simulator import SimulatorClient
+
+
+def test_a_vendor_has_one_client_per_process():
+    first = vendor_client("simulator")
+
+    assert isinstance(first, SimulatorClient)
+    assert vendor_client("simulator") is first
+
+
+def test_an_unknown_vendor_is_a_permanent_error_naming_the_known_ones():
+    with pytest.raises(UnknownVendor, match=r"no client for vendor .nowhere.*simulator"):
+        vendor_client("nowhere")
+
+
+def test_changing_the_vendors_setting_builds_new_clients(settings):
+    before = vendor_client("simulator")
+
+    settings.VENDORS = {
+        **settings.VENDORS,
+        "simulator": {"CLIENT": "simulator.SimulatorClient", "OPTIONS": {"batch_size": 7}},
+    }
+
+    after = vendor_client("simulator")
+    assert after is not before
+    assert after.batch_size == 7
