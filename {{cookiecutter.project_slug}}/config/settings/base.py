@@ -103,7 +103,9 @@ VENDORS = {
             "error_rate": env.float("SIMULATOR_ERROR_RATE", default=0.0),
             "timeout_rate": env.float("SIMULATOR_TIMEOUT_RATE", default=0.0),
             "max_concurrent_calls": env.int("SIMULATOR_MAX_CONCURRENT_CALLS", default=0),
+            "retry_after": env.float("SIMULATOR_RETRY_AFTER", default=1.0),
             "reading_period": env.int("SIMULATOR_READING_PERIOD", default=60),
+            "batch_size": env.int("SIMULATOR_BATCH_SIZE", default=100),
         },
     },
     "{{ cookiecutter.__vendor_module }}": {
@@ -167,9 +169,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
-# Must exceed the time limit plus the longest retry delay; workers refuse to start otherwise.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis hands a task that was never acknowledged (its worker died) to another worker
+    # after this long. It must exceed the time limit plus the longest retry delay, or a slow
+    # task would run twice: workers refuse to start otherwise.
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # Look for such tasks every 10 s (kombu's default scans on every 10th look only).
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
 }
 # Nobody waits for results; those that are stored expire.
 CELERY_TASK_IGNORE_RESULT = True

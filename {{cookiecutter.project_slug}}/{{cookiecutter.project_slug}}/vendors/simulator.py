@@ -75,8 +75,10 @@ def simulated_attributes(
 def simulated_history(
     vendor_device_id: str, start: datetime, end: datetime, step: timedelta
 ) -> Iterator[AttributeReading]:
-    """Past readings every `step`, as if the device had been on all along."""
+    """Readings every `step` from `start` until before `end`, as if the device had been on."""
     at = reading_period_start(start, int(step.total_seconds()))
+    if at < start:
+        at += step
     while at < end:
         yield from simulated_attributes(vendor_device_id, True, at)
         at += step

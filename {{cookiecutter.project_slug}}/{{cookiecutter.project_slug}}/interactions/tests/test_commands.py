@@ -80,8 +80,15 @@ def test_seed_demo_creates_simulated_devices_with_history_once():
     assert Device.objects.filter(vendor="simulator").count() == 3
     assert SimulatedDevice.objects.count() == 3
     # One day of readings every 10 minutes, two attributes each.
-    assert 3 * 2 * 144 <= rows <= 3 * 2 * 145
+    assert rows == 3 * 2 * 144
     assert Attribute.objects.count() == rows
+
+
+def test_seed_demo_without_history_adds_devices_only():
+    run("seed_demo", "--devices", "2", "--history-days", "0")
+
+    assert Device.objects.count() == 2
+    assert not Attribute.objects.exists() and not Status.objects.exists()
 
 
 @pytest.mark.parametrize(

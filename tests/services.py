@@ -1,0 +1,153 @@
+"""Real processes of a baked project, and direct looks into its PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from .baking import POSTGRES_URL, project_environment, require_service
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.5):
+    """Poll until `condition()` is truthy and return it; fail naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(poll)
+    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class ProjectProcess:
+    """A long-running command of a baked project (worker, beat, server) with its own log."""
+
+    def __init__(self, project: Path, name: str, command: list[str], variables: dict[str, str]):
+        self.name = name
+        self.log_path = project / f"{name}.log"
+        with self.log_path.open("w") as log:
+            self.popen = subprocess.Popen(
+                command,
+                cwd=project,
+                env=project_environment(**variables),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed machine would: no clean shutdown, no acknowledgements."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+
+    def _signal(self, number: int) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, number)
+            self.popen.wait(timeout=20)
+
+
+class Deployment:
+    """A baked project on a database and a Redis database of its own, with its processes."""
+
+    def __init__(self, project: Path, redis_db: int, **variables: str):
+        require_service("PostgreSQL")
+        require_service("Redis")
+        self.project = project
+        self.database = f"e2e_{secrets.token_hex(4)}"
+        self.database_url = f"{POSTGRES_URL}/{self.database}"
+        self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        self.variables = {
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis_url,
+            **variables,
+        }
+        self.processes: list[ProjectProcess] = []
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{self.database}"')
+        redis.Redis.from_url(self.redis_url).flushdb()
+        self.manage("migrate", "--verbosity", "0")
+
+    def manage(self, *arguments: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [self.project / ".venv/bin/python", "manage.py", *arguments],
+            cwd=self.project,
+            env=project_environment(**self.variables),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"manage.py {' '.join(arguments)}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def start(self, name: str, *celery_arguments: str) -> ProjectProcess:
+        process = ProjectProcess(
+            self.project,
+            name,
+            [self.project / ".venv/bin/celery", "--app", "config", *celery_arguments],
+            self.variables,
+        )
+        self.processes.append(process)
+        return process
+
+    def start_worker(self, name: str = "worker", concurrency: int = 4) -> ProjectProcess:
+        return self.start(
+            name,
+            "worker",
+            "--queues",
+            "control,monitor",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"{name}@%h",
+            "--loglevel",
+            "INFO",
+        )
+
+    def start_beat(self, name: str = "beat") -> ProjectProcess:
+        return self.start(name, "beat", "--loglevel", "INFO")
+
+    def query(self, sql: str, *parameters) -> list[tuple]:
+        with psycopg.connect(self.database_url) as connection:
+            return connection.execute(sql, parameters).fetchall()
+
+    def scalar(self, sql: str, *parameters):
+        return self.query(sql, *parameters)[0][0]
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.stop()
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        redis.Redis.from_url(self.redis_url).flushdb()
+
+
+@contextmanager
+def deployment(project: Path, redis_db: int, **variables: str):
+    running = Deployment(project, redis_db, **variables)
+    try:
+        yield running
+    finally:
+        running.close()

@@ -1,0 +1,260 @@
+"""Baked projects against the machine's real PostgreSQL and Redis, with real worker and beat
+processes: the monitor and control flows, a worker killed mid-batch, a faulty vendor, two
+beats, and heroku-scheduler mode's run_job."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from .baking import bake, run, uv_executable
+from .services import deployment, wait_for
+
+pytestmark = pytest.mark.end_to_end
+
+# Each test has a Redis database of its own, so parallel tests never share a queue.
+REDIS_DBS = {"flows": 11, "kill": 12, "faults": 13, "beats": 14}
+# One reading per device for the whole test: a redelivered read finds what is already stored.
+FROZEN_READINGS = "1000000"
+
+
+@pytest.fixture(scope="module")
+def celery_project(tmp_path_factory):
+    root = bake(tmp_path_factory.mktemp("celery"), scheduler="celery-beat")
+    run([uv_executable(), "sync", "--quiet"], cwd=root)
+    return root
+
+
+def device_pks(deployment_, vendor_device_id_prefix="sim-"):
+    return [
+        pk
+        for (pk,) in deployment_.query(
+            "SELECT id FROM devices_device WHERE vendor_device_id LIKE %s ORDER BY id",
+            vendor_device_id_prefix + "%",
+        )
+    ]
+
+
+def refreshed_devices(deployment_) -> int:
+    return deployment_.scalar("SELECT count(DISTINCT device_id) FROM observations_status")
+
+
+def enqueue_refresh_all(deployment_) -> None:
+    deployment_.manage(
+        "shell", "-c", "from iot_monitor.interactions.tasks import refresh_all; refresh_all.delay()"
+    )
+
+
+def test_worker_and_beat_refresh_on_schedule_and_confirm_a_command(celery_project):
+    with deployment(
+        celery_project,
+        REDIS_DBS["flows"],
+        MONITOR_INTERVAL_SECONDS="2",
+        SIMULATOR_READING_PERIOD="1",
+    ) as app:
+        app.manage("seed_demo", "--devices", "5", "--history-days", "0")
+        worker = app.start_worker()
+        beat = app.start_beat()
+
+        # Two scheduled refreshes at least: every device has two statuses a second apart.
+        wait_for(
+            lambda: (
+                app.scalar(
+                    "SELECT count(*) FROM (SELECT device_id FROM observations_status "
+                    "GROUP BY device_id HAVING count(*) >= 2) AS twice"
+                )
+                == 5
+            ),
+            timeout=60,
+            what=f"two scheduled refreshes\n{beat.log[-3000:]}\n{worker.log[-3000:]}",
+        )
+        assert (
+            app.scalar("SELECT count(*) FROM interactions_jobrun WHERE name = 'refresh_all'") >= 2
+        )
+
+        device = device_pks(app)[0]
+        result = app.manage("set_status", str(device), "off", "--wait", "30")
+
+        assert result.stdout.strip().endswith("confirmed")
+        assert app.query("SELECT state, vendor_answer->>'is_on' FROM interactions_command") == [
+            ("confirmed", "false")
+        ]
+        vendor_side = app.scalar(
+            "SELECT v.is_on FROM vendors_simulateddevice v JOIN devices_device d "
+            "ON d.vendor_device_id = v.vendor_device_id WHERE d.id = %s",
+            device,
+        )
+        assert vendor_side is False
+        assert "interactions.send_command" in worker.log
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(celery_project):
+    devices = 200
+    with deployment(
+        celery_project,
+        REDIS_DBS["kill"],
+        SIMULATOR_LATENCY="0.25",
+        SIMULATOR_BATCH_SIZE="10",
+        SIMULATOR_READING_PERIOD=FROZEN_READINGS,
+        # A crashed worker's tasks come back once the visibility timeout has passed, at the
+        # next restore check of a running worker (kombu checks 10 s after it starts). Keep
+        # the timeout short here, and the limits it must exceed shorter still.
+        CELERY_VISIBILITY_TIMEOUT="6",
+        CELERY_TASK_TIME_LIMIT="3",
+        CELERY_TASK_SOFT_TIME_LIMIT="2",
+        VENDOR_RETRY_MAX_DELAY="2",
+    ) as app:
+        app.manage("seed_demo", "--devices", str(devices), "--history-days", "0")
+        first = app.start_worker("first-worker", concurrency=2)
+        enqueue_refresh_all(app)
+
+        done_before_kill = wait_for(
+            lambda: refreshed_devices(app) >= 30 and refreshed_devices(app),
+            timeout=60,
+            what=f"the first batches\n{first.log[-3000:]}",
+            poll=0.1,
+        )
+        first.kill()
+        killed_at = time.monotonic()
+        assert done_before_kill < devices, "the worker finished before it could be killed"
+
+        second = app.start_worker("second-worker", concurrency=2)
+        wait_for(
+            lambda: refreshed_devices(app) == devices,
+            timeout=60,
+            what=f"every device after the kill\n{second.log[-3000:]}",
+        )
+        recovered_in = time.monotonic() - killed_at
+
+        statuses = app.scalar("SELECT count(*) FROM observations_status")
+        attributes = app.scalar("SELECT count(*) FROM observations_attribute")
+        assert (statuses, attributes) == (devices, 2 * devices)
+        assert (
+            app.scalar(
+                "SELECT count(*) FROM (SELECT 1 FROM observations_attribute "
+                "GROUP BY device_id, name, valid_at HAVING count(*) > 1) AS duplicates"
+            )
+            == 0
+        )
+        print(
+            f"\nkill: {devices} devices, {done_before_kill} refreshed before SIGKILL, "
+            f"all refreshed {recovered_in:.1f} s after it; {statuses} statuses, "
+            f"{attributes} readings, 0 duplicates"
+        )
+
+
+def test_a_faulty_vendor_is_retried_within_the_cap_and_a_refusal_is_logged_once(celery_project):
+    devices, max_delay = 40, 2.0
+    with deployment(
+        celery_project,
+        REDIS_DBS["faults"],
+        SIMULATOR_LATENCY="0.1",
+        SIMULATOR_ERROR_RATE="0.3",
+        # More calls at once than the vendor allows: a burst of 429s with Retry-After.
+        SIMULATOR_MAX_CONCURRENT_CALLS="2",
+        SIMULATOR_RETRY_AFTER="0.5",
+        SIMULATOR_BATCH_SIZE="5",
+        SIMULATOR_READING_PERIOD=FROZEN_READINGS,
+        VENDOR_MAX_RETRIES="25",
+        VENDOR_RETRY_BASE_DELAY="0.2",
+        VENDOR_RETRY_MAX_DELAY=str(max_delay),
+    ) as app:
+        app.manage("seed_demo", "--devices", str(devices), "--history-days", "0")
+        # A device the vendor does not know: a permanent error.
+        app.manage(
+            "shell",
+            "-c",
+            "from iot_monitor.devices.models import Device; "
+            "Device.objects.create(name='Ghost', vendor='simulator', vendor_device_id='sim-ghost')",
+        )
+        worker = app.start_worker(concurrency=8)
+        enqueue_refresh_all(app)
+
+        wait_for(
+            lambda: refreshed_devices(app) == devices,
+            timeout=120,
+            what=f"every device despite the faults\n{worker.log[-3000:]}",
+        )
+        wait_for(
+            lambda: "refused device Ghost" in worker.log, timeout=30, what="the refusal logged"
+        )
+        time.sleep(1)  # let any retry still waiting show itself in the log
+
+        delays = [float(d) for d in re.findall(r"Retry in ([\d.]+)s", worker.log)]
+        errors = re.findall(r"(VendorUnavailable|RateLimited)", worker.log)
+        assert delays, "the faults caused no retry"
+        assert max(delays) <= max_delay
+        assert "RateLimited" in errors and "VendorUnavailable" in errors
+        assert "gave up" not in worker.log
+        assert worker.log.count("refused device Ghost") == 1
+        assert app.scalar(
+            "SELECT last_error FROM devices_device WHERE vendor_device_id = 'sim-ghost'"
+        ).startswith("simulated vendor: no device sim-ghost")
+        assert app.scalar("SELECT count(*) FROM observations_status") == devices
+        print(
+            f"\nfaults: {devices} devices refreshed through {len(delays)} retries "
+            f"(longest delay {max(delays):.2f} s, cap {max_delay:g} s); "
+            f"{errors.count('RateLimited')} rate-limited, "
+            f"{errors.count('VendorUnavailable')} server errors; 1 refusal logged once"
+        )
+
+
+def test_two_beats_dispatch_each_periodic_job_once_per_interval(celery_project):
+    interval, watched = 2, 14
+    with deployment(
+        celery_project,
+        REDIS_DBS["beats"],
+        MONITOR_INTERVAL_SECONDS=str(interval),
+    ) as app:
+        app.start_worker()
+        beats = [app.start_beat("beat-one"), app.start_beat("beat-two")]
+        wait_for(
+            lambda: app.scalar("SELECT count(*) FROM interactions_jobrun") > 0,
+            timeout=60,
+            what="the first dispatch",
+        )
+        first = app.scalar("SELECT count(*) FROM interactions_jobrun WHERE name = 'refresh_all'")
+        time.sleep(watched)
+        runs = app.scalar("SELECT count(*) FROM interactions_jobrun WHERE name = 'refresh_all'")
+
+        dispatched = runs - first
+        assert watched // interval - 1 <= dispatched <= watched // interval + 1, dispatched
+        sending = [beat for beat in beats if "Sending due task refresh_all" in beat.log]
+        assert len(sending) == 1, [beat.log[-2000:] for beat in beats]
+        print(
+            f"\nbeats: 2 beats, {dispatched} refresh_all runs in {watched} s "
+            f"at {interval} s intervals"
+        )
+
+
+def test_heroku_scheduler_mode_refreshes_with_run_job_and_has_no_celery(tmp_path):
+    root = bake(tmp_path, scheduler="heroku-scheduler")
+    run([uv_executable(), "sync", "--quiet"], cwd=root)
+    python = str(root / ".venv/bin/python")
+
+    run([python, "manage.py", "migrate", "--verbosity", "0"], cwd=root)
+    run([python, "manage.py", "seed_demo", "--devices", "25", "--history-days", "0"], cwd=root)
+    result = run([python, "manage.py", "run_job", "refresh_all"], cwd=root)
+    count = run(
+        [
+            python,
+            "manage.py",
+            "shell",
+            "--verbosity",
+            "0",
+            "-c",
+            "from iot_monitor.observations.models import Status; "
+            "print(Status.objects.values('device').distinct().count())",
+        ],
+        cwd=root,
+    )
+
+    assert result.stdout.startswith("refresh_all: 75 new rows in ")
+    assert count.stdout.strip() == "25"
+    no_celery = subprocess.run([python, "-c", "import celery"], capture_output=True, text=True)
+    assert "No module named 'celery'" in no_celery.stderr
+    sources = [p for p in root.rglob("*.py") if ".venv" not in p.parts]
+    assert not [p for p in sources if re.search(r"^\s*(from|import) celery", p.read_text(), re.M)]
