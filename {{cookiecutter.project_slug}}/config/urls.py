@@ -9,6 +9,7 @@ admin.site.site_title = "{{ cookiecutter.project_name }}"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("{{ cookiecutter.project_slug }}.api.urls")),
 ]
 
 if settings.SIMULATOR_API_ENABLED:

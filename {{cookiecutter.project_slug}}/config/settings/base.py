@@ -36,10 +36,15 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "{{ cookiecutter.project_slug }}.devices",
     "{{ cookiecutter.project_slug }}.observations",
     "{{ cookiecutter.project_slug }}.vendors",
     "{{ cookiecutter.project_slug }}.interactions",
+    "{{ cookiecutter.project_slug }}.api",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +128,35 @@ VENDORS = {
 # The simulated vendor's REST API (vendors/simulator_api.py), served by this project.
 SIMULATOR_API_ENABLED = env.bool("SIMULATOR_API_ENABLED", default=False)
 SIMULATOR_API_TOKEN = env("SIMULATOR_API_TOKEN", default="simulator-token")
+
+# REST API (api/): every endpoint needs a signed-in user or a token.
+REST_FRAMEWORK = {
+    # Token first, so that a request without credentials is answered 401 with the scheme to use.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "{{ cookiecutter.project_name }} API",
+    "DESCRIPTION": (
+        "Devices, their readings and their commands. Sign in to the admin for a session, or send "
+        "`Authorization: Token <key>` with a key from POST /api/auth/token/ or "
+        "`manage.py drf_create_token <username>`."
+    ),
+    "VERSION": "{{ cookiecutter.version }}",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response schemas: read-only fields are not asked of clients.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs pages load their scripts from this project, not from a CDN: they work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 ADMINS = [("{{ cookiecutter.author_name }}", "{{ cookiecutter.email }}")]
 

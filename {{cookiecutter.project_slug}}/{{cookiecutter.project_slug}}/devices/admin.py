@@ -11,8 +11,10 @@ class DeviceAdmin(admin.ModelAdmin):
     list_filter = ("vendor", "location")
     search_fields = ("name", "location", "vendor_device_id")
     readonly_fields = ("latest_readings", "created_at", "updated_at")
+    # A select box would load every user; the autocomplete asks for a few at a time.
+    autocomplete_fields = ("owner",)
     fieldsets = (
-        (None, {"fields": ("name", "location")}),
+        (None, {"fields": ("name", "location", "owner")}),
         ("Vendor", {"fields": ("vendor", "vendor_device_id", "metadata")}),
         ("Latest readings", {"fields": ("latest_readings",)}),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),

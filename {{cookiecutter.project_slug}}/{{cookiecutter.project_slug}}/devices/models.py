@@ -1,6 +1,35 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+
+
+def online_since() -> datetime:
+    """Devices heard from since this moment count as online.
+
+    Three refresh intervals, so that one late or failed refresh does not flip a device offline.
+    """
+    return timezone.now() - timedelta(seconds=3 * settings.MONITOR_INTERVAL_SECONDS)
+
+
+class DeviceQuerySet(models.QuerySet):
+    def visible_to(self, user) -> DeviceQuerySet:
+        """The devices a person may see and command: their own; staff see every device."""
+        if user.is_staff:
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+    def online(self) -> DeviceQuerySet:
+        return self.filter(last_seen_at__gte=online_since())
+
+    def offline(self) -> DeviceQuerySet:
+        return self.exclude(last_seen_at__gte=online_since())
 
 
 class Device(models.Model):
@@ -25,8 +54,18 @@ class Device(models.Model):
     last_error = models.TextField(
         blank=True, help_text="Why the vendor last refused this device; empty once it answers."
     )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="devices",
+        help_text="Who may see and command this device; staff see every device.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeviceQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -39,6 +78,10 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_online(self) -> bool:
+        return self.last_seen_at is not None and self.last_seen_at >= online_since()
 
     def clean(self) -> None:
         if self.vendor not in settings.VENDORS:

@@ -2,35 +2,97 @@
 
 from __future__ import annotations
 
+{% if cookiecutter.scheduler == "celery-beat" -%}
+from functools import partial
+
+from celery.exceptions import Retry
+{% endif -%}
+from django.db import IntegrityError, transaction
+
 from ..devices.models import Device
 {%- if cookiecutter.scheduler == "heroku-scheduler" %}
 from ..vendors.base import VendorError
-from . import jobs
 {%- endif %}
+from . import jobs
 from .models import Command
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from .tasks import send_command
 {%- endif %}
 
 
-def request_status(device: Device, is_on: bool) -> Command:
+class IdempotencyKeyReused(Exception):
+    """The idempotency key already names a command for another device or state."""
+
+
+def request_status(
+    device: Device, is_on: bool, *, requested_by=None, idempotency_key: str = ""
+) -> tuple[Command, bool]:
 {%- if cookiecutter.scheduler == "celery-beat" %}
-    """Queue a command for the device; a worker sends it. Poll the command until it settles."""
-    command = Command.objects.create(device=device, is_on=is_on)
-    # Sent once the transaction commits, so the worker always finds the row.
-    send_command.delay_on_commit(command.pk)
-    return command
+    """Queue a command for the device; a worker sends it. Poll the command until it settles.
 {%- else %}
     """Send a command to the device now and return it settled: confirmed or failed.
 
     With no worker to retry later, a vendor error fails the command at once; the person who
     asked sees why and can ask again.
+{%- endif %}
+
+    Return the command and whether this call created it. A call with the idempotency key of an
+    earlier command by the same person (a client retrying after a lost answer) returns that
+    command as it stands and sends nothing.
     """
-    command = Command.objects.create(device=device, is_on=is_on)
+    if idempotency_key:
+        earlier = _earlier_command(device, is_on, requested_by, idempotency_key)
+        if earlier is not None:
+            return earlier, False
+    try:
+        with transaction.atomic():
+            command = Command.objects.create(
+                device=device,
+                is_on=is_on,
+                requested_by=requested_by,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        # A retry with the same key got in between the lookup and the insert.
+        earlier = _earlier_command(device, is_on, requested_by, idempotency_key)
+        if earlier is None:
+            raise
+        return earlier, False
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    # Sent once the transaction commits, so the worker always finds the row.
+    transaction.on_commit(partial(_send, command.pk))
+{%- else %}
     try:
         jobs.set_status(command.pk)
     except VendorError as error:
         jobs.fail_command(command.pk, str(error))
     command.refresh_from_db()
-    return command
 {%- endif %}
+    return command, True
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+def _send(command_id: int) -> None:
+    try:
+        send_command.delay(command_id)
+    except Retry as retry:
+        # Only without a broker, where the task runs right here and cannot wait to retry: as in
+        # heroku-scheduler mode, the command fails at once with the vendor's error.
+        jobs.fail_command(command_id, str(retry.exc))
+{%- endif %}
+
+
+def _earlier_command(
+    device: Device, is_on: bool, requested_by, idempotency_key: str
+) -> Command | None:
+    if not idempotency_key:
+        return None
+    earlier = Command.objects.filter(
+        requested_by=requested_by, idempotency_key=idempotency_key
+    ).first()
+    if earlier is not None and (earlier.device_id, earlier.is_on) != (device.pk, is_on):
+        raise IdempotencyKeyReused(
+            f"The idempotency key already names command {earlier.pk}, for another device or "
+            "state: send a new key with a new command."
+        )
+    return earlier

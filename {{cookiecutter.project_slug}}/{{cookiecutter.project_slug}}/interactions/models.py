@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -23,6 +24,18 @@ class Command(models.Model):
         default=dict, blank=True, help_text="The status the vendor reported back."
     )
     error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="commands",
+    )
+    idempotency_key = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="A retried request with the same key sends nothing twice.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -31,6 +44,15 @@ class Command(models.Model):
         ordering = ["-created_at"]
         get_latest_by = "created_at"
         indexes = [models.Index(fields=["device", "-created_at"], name="command_device_recent")]
+        constraints = [
+            # Settles the race of two retries arriving at once: the second insert fails, and
+            # it answers with the command the first one created.
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="command_unique_idempotency_key",
+            ),
+        ]
 
     def __str__(self) -> str:
         action = "on" if self.is_on else "off"

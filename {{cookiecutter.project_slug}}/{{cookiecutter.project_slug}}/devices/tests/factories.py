@@ -1,6 +1,17 @@
 import factory
+from django.conf import settings
 
 from ..models import Device
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = settings.AUTH_USER_MODEL
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"person{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    password = factory.django.Password("a-long-test-password")
 
 
 class DeviceFactory(factory.django.DjangoModelFactory):

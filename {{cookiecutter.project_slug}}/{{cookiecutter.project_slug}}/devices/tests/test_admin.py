@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from ...observations.tests.factories import AttributeFactory, StatusFactory
-from .factories import DeviceFactory
+from .factories import DeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,3 +64,23 @@ def test_add_device_page_renders(admin_client):
     response = admin_client.get(reverse("admin:devices_device_add"))
 
     assert response.status_code == 200
+
+
+def test_staff_give_a_device_an_owner_in_the_admin(admin_client):
+    device = DeviceFactory(name="Heater", vendor="simulator", vendor_device_id="sim-1")
+    owner = UserFactory()
+
+    admin_client.post(
+        reverse("admin:devices_device_change", args=[device.pk]),
+        {
+            "name": "Heater",
+            "location": "",
+            "owner": owner.pk,
+            "vendor": "simulator",
+            "vendor_device_id": "sim-1",
+            "metadata": "{}",
+        },
+    )
+
+    device.refresh_from_db()
+    assert device.owner == owner

@@ -1,9 +1,10 @@
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
-from ..queries import latest_readings
+from ..queries import HistoryBucket, history, latest_for_devices, latest_readings
 from .factories import AttributeFactory, StatusFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,3 +35,52 @@ def test_latest_readings_of_a_silent_device_are_empty():
 
     assert latest.attributes == []
     assert latest.status is None
+
+
+@pytest.mark.parametrize("devices", [3, 30])
+def test_latest_for_devices_takes_three_queries_however_many_devices(
+    devices, django_assert_num_queries
+):
+    for device in DeviceFactory.create_batch(devices):
+        AttributeFactory(device=device, name="power", value=1, valid_at=NOON)
+        AttributeFactory(device=device, name="power", value=2, valid_at=NOON + timedelta(hours=1))
+        AttributeFactory(device=device, name="temperature", value=3, valid_at=NOON)
+        StatusFactory(device=device, valid_at=NOON)
+
+    with django_assert_num_queries(3):
+        latest = latest_for_devices(Device.objects.all())
+
+    assert len(latest) == devices
+    assert {tuple((a.name, a.value) for a in readings.attributes) for _, readings in latest} == {
+        (("power", 2), ("temperature", 3))
+    }
+    assert all(readings.status is not None for _, readings in latest)
+
+
+def test_latest_for_no_devices_asks_only_for_the_devices(django_assert_num_queries):
+    DeviceFactory(name="Heater")
+
+    with django_assert_num_queries(1):
+        assert latest_for_devices(Device.objects.filter(name="Pump")) == []
+
+
+def test_history_aggregates_in_one_query_and_floors_each_moment_to_its_bucket(
+    django_assert_num_queries,
+):
+    device = DeviceFactory()
+    before_1970 = datetime(1969, 12, 31, 23, 59, tzinfo=UTC)
+    for valid_at, value in [(before_1970, 4), (NOON, 1), (NOON + timedelta(minutes=59), 3)]:
+        AttributeFactory(device=device, name="temperature", value=value, valid_at=valid_at)
+    AttributeFactory(device=device, name="power", value=100, valid_at=NOON)
+
+    with django_assert_num_queries(1):
+        buckets = history(
+            device.pk, "temperature", timedelta(hours=1), before_1970, NOON + timedelta(days=1)
+        )
+
+    assert buckets == [
+        HistoryBucket(
+            start=datetime(1969, 12, 31, 23, 0, tzinfo=UTC), avg=4, min=4, max=4, count=1
+        ),
+        HistoryBucket(start=NOON, avg=2, min=1, max=3, count=2),
+    ]

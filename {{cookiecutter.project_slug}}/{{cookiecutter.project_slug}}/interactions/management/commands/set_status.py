@@ -25,7 +25,7 @@ class Command(BaseCommand):
         target = Device.objects.filter(pk=device).first()
         if target is None:
             raise CommandError(f"No device has id {device}.")
-        command = request_status(target, is_on=state == "on")
+        command, _ = request_status(target, is_on=state == "on")
         deadline = time.monotonic() + wait
         while not command.is_settled and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -1,0 +1,240 @@
+"""What the API reads and writes: models out, and every input (bodies, query parameters) in.
+
+Query parameters go through serializers too, so that a bad one is a 400 naming the parameter,
+and the schema documents each of them.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework import serializers
+
+from ..devices.models import Device
+from ..interactions.models import Command
+from ..observations.models import Attribute, Status
+from ..observations.queries import BUCKETS, MAX_BUCKETS
+
+DEFAULT_HISTORY = timedelta(hours=24)
+
+
+def unstorable(value) -> str | None:
+    """Why a JSON value cannot be stored in every database we run on, or None if it can.
+
+    PostgreSQL's jsonb refuses NUL characters, lone surrogates and infinite numbers, all of
+    which a JSON body can carry; they would fail the insert with a 500 instead of a 400.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "a text contains a NUL character"
+        if any("\ud800" <= character <= "\udfff" for character in value):
+            return "a text contains a lone surrogate"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return "a number is not finite"
+    elif isinstance(value, dict):
+        return next(
+            (why for item in value.items() for part in item if (why := unstorable(part))), None
+        )
+    elif isinstance(value, list):
+        return next((why for item in value if (why := unstorable(item))), None)
+    return None
+
+
+class StatusSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Status
+        fields = ["is_on", "state", "valid_at"]
+
+
+class AttributeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attribute
+        fields = ["name", "value", "units", "valid_at"]
+
+
+class LatestReadingsSerializer(serializers.Serializer):
+    status = StatusSerializer(allow_null=True, help_text="The newest status; null if none yet.")
+    attributes = AttributeSerializer(many=True, help_text="The newest reading of each name.")
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:device-detail")
+    online = serializers.BooleanField(
+        source="is_online",
+        read_only=True,
+        help_text="Heard from within the last three monitoring intervals.",
+    )
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "url",
+            "name",
+            "location",
+            "vendor",
+            "vendor_device_id",
+            "metadata",
+            "owner",
+            "online",
+            "last_seen_at",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["last_seen_at", "last_error", "created_at", "updated_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # The vendors settings.VENDORS has now, listed in the schema as the values allowed.
+        known = sorted(settings.VENDORS)
+        fields["vendor"] = serializers.ChoiceField(
+            choices=known,
+            default=Device._meta.get_field("vendor").default,
+            help_text=Device._meta.get_field("vendor").help_text,
+            error_messages={
+                "invalid_choice": "Unknown vendor {input!r}: use one of " + ", ".join(known) + "."
+            },
+        )
+        return fields
+
+    def validate_metadata(self, metadata):
+        if not isinstance(metadata, dict):
+            raise serializers.ValidationError('Give a JSON object, e.g. {"model": "X1"}.')
+        if why := unstorable(metadata):
+            raise serializers.ValidationError(f"Cannot store this metadata: {why}.")
+        return metadata
+
+
+class DeviceDetailSerializer(DeviceSerializer):
+    latest = LatestReadingsSerializer(read_only=True)
+
+    class Meta(DeviceSerializer.Meta):
+        fields = [*DeviceSerializer.Meta.fields, "latest"]
+
+
+class DeviceReadingsSerializer(serializers.ModelSerializer):
+    """A device and its latest readings: one item of /api/latest/."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="api:device-detail")
+    online = serializers.BooleanField(source="is_online", read_only=True)
+    latest = LatestReadingsSerializer(read_only=True)
+
+    class Meta:
+        model = Device
+        fields = ["id", "url", "name", "location", "vendor", "online", "last_seen_at", "latest"]
+
+
+class CommandSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:command-detail")
+    settled = serializers.BooleanField(
+        source="is_settled", read_only=True, help_text="Confirmed or failed: stop polling."
+    )
+
+    class Meta:
+        model = Command
+        fields = [
+            "id",
+            "url",
+            "device",
+            "is_on",
+            "state",
+            "settled",
+            "vendor_answer",
+            "error",
+            "created_at",
+            "sent_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class SwitchSerializer(serializers.Serializer):
+    """The body of a command request."""
+
+    is_on = serializers.BooleanField(help_text="true to switch the device on, false for off.")
+
+
+# Query parameters
+
+
+class DeviceFilterSerializer(serializers.Serializer):
+    vendor = serializers.CharField(required=False, allow_blank=True, help_text="e.g. simulator")
+    location = serializers.CharField(required=False, allow_blank=True)
+    online = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="true: heard from within three monitoring intervals; false: not.",
+    )
+
+
+def moment_field(help_text: str) -> serializers.DateTimeField:
+    # UTC: a moment far in the past or future must fail here, as a 400, rather than overflow
+    # when it is converted for the database.
+    return serializers.DateTimeField(required=False, default_timezone=UTC, help_text=help_text)
+
+
+class TimeRangeSerializer(serializers.Serializer):
+    since = moment_field("ISO 8601, e.g. 2026-01-15T12:00:00Z: readings taken at or after it.")
+    until = moment_field("ISO 8601: readings taken before it.")
+
+    def validate(self, data: dict) -> dict:
+        since, until = data.get("since"), data.get("until")
+        if since and until and since >= until:
+            raise serializers.ValidationError({"until": "Give a moment after since."})
+        return data
+
+
+class AttributeFilterSerializer(TimeRangeSerializer):
+    name = serializers.CharField(required=False, allow_blank=True, help_text="e.g. temperature")
+
+
+class HistoryQuerySerializer(TimeRangeSerializer):
+    name = serializers.CharField(help_text="The reading to chart, e.g. temperature.")
+    bucket = serializers.ChoiceField(
+        choices=list(BUCKETS), default="1h", help_text="The width of one point of the chart."
+    )
+    since = moment_field("ISO 8601; default: 24 hours before until.")
+    until = moment_field("ISO 8601; default: now.")
+
+    def validate(self, data: dict) -> dict:
+        data = super().validate(data)
+        try:
+            data.setdefault("until", timezone.now())
+            data.setdefault("since", data["until"] - DEFAULT_HISTORY)
+        except OverflowError:
+            raise serializers.ValidationError(
+                {"until": "Too early for a default since: give since as well."}
+            ) from None
+        if data["since"] >= data["until"]:
+            raise serializers.ValidationError({"since": "Give a moment before until."})
+        width = BUCKETS[data["bucket"]]
+        if (data["until"] - data["since"]) / width > MAX_BUCKETS:
+            raise serializers.ValidationError(
+                {
+                    "bucket": f"More than {MAX_BUCKETS} buckets of {data['bucket']}: "
+                    "narrow the range or choose a larger bucket."
+                }
+            )
+        return data
+
+
+class HistoryBucketSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="Where the bucket starts, aligned in UTC.")
+    avg = serializers.FloatField()
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    count = serializers.IntegerField()
+
+
+class HistorySerializer(serializers.Serializer):
+    device = serializers.IntegerField()
+    name = serializers.CharField()
+    bucket = serializers.CharField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    buckets = HistoryBucketSerializer(many=True)

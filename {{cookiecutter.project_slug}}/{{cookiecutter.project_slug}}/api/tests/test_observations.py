@@ -1,0 +1,176 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from ...devices.tests.factories import DeviceFactory, UserFactory
+from ...observations.tests.factories import AttributeFactory, StatusFactory
+
+pytestmark = pytest.mark.django_db
+
+NOON = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return NOON + timedelta(minutes=minutes)
+
+
+def moment(text: str) -> datetime:
+    """A time the API wrote, in whichever zone the project shows times."""
+    return datetime.fromisoformat(text)
+
+
+@pytest.fixture
+def device(user):
+    return DeviceFactory(owner=user)
+
+
+def test_attributes_are_newest_first_and_filtered_by_name_and_time(api, device):
+    for minutes in (0, 10, 20, 30):
+        AttributeFactory(device=device, name="temperature", value=minutes, valid_at=at(minutes))
+    AttributeFactory(device=device, name="power", value=99, valid_at=at(15))
+    url = f"/api/devices/{device.pk}/attributes/"
+
+    everything = api.get(url).json()
+    filtered = api.get(
+        url, {"name": "temperature", "since": "2026-01-15T12:10:00Z", "until": "2026-01-15T12:30Z"}
+    ).json()
+
+    assert [r["value"] for r in everything["results"]] == [30, 20, 99, 10, 0]
+    assert [r["value"] for r in filtered["results"]] == [20, 10]
+    assert filtered["count"] == 2
+
+
+def test_attributes_of_another_persons_device_are_not_found(api):
+    other = DeviceFactory(owner=UserFactory())
+    AttributeFactory(device=other)
+
+    assert api.get(f"/api/devices/{other.pk}/attributes/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [
+        ({"since": "yesterday"}, "since"),
+        ({"since": "2026-01-15T13:00Z", "until": "2026-01-15T12:00Z"}, "until"),
+        ({"until": "0001-01-01T00:00:00+01:00"}, "until"),
+        ({"name": "a\x00b"}, "name"),
+    ],
+)
+def test_a_bad_attribute_filter_is_a_400_naming_it(api, device, parameters, field):
+    response = api.get(f"/api/devices/{device.pk}/attributes/", parameters)
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_history_aggregates_each_bucket(api, device):
+    for minutes, value in [(0, 1), (20, 2), (40, 6), (70, 10), (24 * 60, 50)]:
+        AttributeFactory(device=device, name="temperature", value=value, valid_at=at(minutes))
+    AttributeFactory(device=device, name="power", value=1000, valid_at=at(5))
+    url = f"/api/devices/{device.pk}/history/"
+    day = {"name": "temperature", "since": "2026-01-15T00:00Z", "until": "2026-01-17T00:00Z"}
+
+    hourly = api.get(url, {**day, "bucket": "1h"}).json()
+    daily = api.get(url, {**day, "bucket": "1d"}).json()
+    five_minutes = api.get(url, {**day, "bucket": "5m", "since": "2026-01-15T12:00Z"}).json()
+
+    assert [{**b, "start": moment(b["start"])} for b in hourly["buckets"]] == [
+        {"start": at(0), "avg": 3.0, "min": 1.0, "max": 6.0, "count": 3},
+        {"start": at(60), "avg": 10.0, "min": 10.0, "max": 10.0, "count": 1},
+        {"start": at(24 * 60), "avg": 50.0, "min": 50.0, "max": 50.0, "count": 1},
+    ]
+    # Day buckets start at midnight UTC.
+    assert [(moment(b["start"]), b["count"]) for b in daily["buckets"]] == [
+        (at(-12 * 60), 4),
+        (at(12 * 60), 1),
+    ]
+    assert [moment(b["start"]) for b in five_minutes["buckets"]] == [
+        at(0),
+        at(20),
+        at(40),
+        at(70),
+        at(24 * 60),
+    ]
+    assert (hourly["name"], hourly["bucket"], hourly["device"]) == ("temperature", "1h", device.pk)
+
+
+def test_history_covers_the_last_24_hours_by_default(api, device):
+    now = timezone.now()
+    AttributeFactory(device=device, value=1, valid_at=now - timedelta(hours=25))
+    AttributeFactory(device=device, value=2, valid_at=now - timedelta(hours=1))
+
+    history = api.get(f"/api/devices/{device.pk}/history/", {"name": "temperature"}).json()
+
+    assert [b["avg"] for b in history["buckets"]] == [2.0]
+    assert history["bucket"] == "1h"
+
+
+def test_history_refuses_more_than_1000_buckets(api, device):
+    response = api.get(
+        f"/api/devices/{device.pk}/history/",
+        {
+            "name": "temperature",
+            "bucket": "5m",
+            "since": "2026-01-01T00:00Z",
+            "until": "2026-01-05",
+        },
+    )
+
+    assert response.status_code == 400
+    assert "narrow the range" in response.json()["bucket"][0]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [
+        ({}, "name"),
+        ({"name": "temperature", "bucket": "2m"}, "bucket"),
+        ({"name": "temperature", "since": "2026-13-01T00:00Z"}, "since"),
+        ({"name": "temperature", "until": "0001-01-01T00:00Z"}, "until"),
+        ({"name": "temperature", "since": "9999-12-31T23:00Z"}, "since"),
+    ],
+)
+def test_a_bad_history_request_is_a_400_naming_the_parameter(api, device, parameters, field):
+    response = api.get(f"/api/devices/{device.pk}/history/", parameters)
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_latest_has_each_visible_device_with_its_newest_readings(api, user):
+    heater = DeviceFactory(name="Heater", owner=user)
+    DeviceFactory(name="Silent", owner=user)
+    DeviceFactory(name="Neighbour's", owner=UserFactory())
+    AttributeFactory(device=heater, name="temperature", value=20, valid_at=at(0))
+    AttributeFactory(device=heater, name="temperature", value=22, valid_at=at(10))
+    StatusFactory(device=heater, is_on=True, valid_at=at(10))
+
+    latest = api.get("/api/latest/").json()
+
+    assert [d["name"] for d in latest] == ["Heater", "Silent"]
+    (temperature,) = latest[0]["latest"]["attributes"]
+    assert (temperature["name"], temperature["value"], temperature["units"]) == (
+        "temperature",
+        22.0,
+        "°C",
+    )
+    assert moment(temperature["valid_at"]) == at(10)
+    assert latest[0]["latest"]["status"]["is_on"] is True
+    assert latest[1]["latest"] == {"status": None, "attributes": []}
+
+
+@pytest.mark.parametrize("devices", [3, 30])
+def test_latest_costs_the_same_queries_for_any_number_of_devices(
+    api, user, devices, django_assert_max_num_queries
+):
+    for device in DeviceFactory.create_batch(devices, owner=user):
+        for name in ("temperature", "power"):
+            AttributeFactory.create_batch(3, device=device, name=name)
+        StatusFactory(device=device)
+
+    with django_assert_max_num_queries(3):
+        response = api.get("/api/latest/")
+
+    assert len(response.json()) == devices
+    assert all(len(d["latest"]["attributes"]) == 2 for d in response.json())

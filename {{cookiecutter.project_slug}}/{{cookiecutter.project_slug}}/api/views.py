@@ -1,0 +1,269 @@
+"""The REST API: devices, their readings, and commands a UI polls until they settle.
+
+A person sees and commands only the devices they own; staff see, create, change and delete
+every device. Another person's device or command is answered 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from ..devices.models import Device
+from ..interactions.control import IdempotencyKeyReused, request_status
+from ..interactions.models import Command
+from ..observations import queries
+from . import serializers
+
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+# A worker sends the command: the answer says it was accepted, and where to poll it.
+COMMAND_REQUESTED = status.HTTP_202_ACCEPTED
+{%- else %}
+
+# The command is sent within the request: the answer is the command, settled.
+COMMAND_REQUESTED = status.HTTP_201_CREATED
+{%- endif %}
+IDEMPOTENCY_KEY = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+BAD_INPUT = OpenApiResponse(description="Invalid input: {field: [messages]}.")
+NOT_FOUND = OpenApiResponse(description="No such device, or not one of yours.")
+STAFF_ONLY = OpenApiResponse(description="Only staff create, change and delete devices.")
+
+
+def staff_only(description: str, status_code: int, response):
+    return extend_schema(
+        description=f"{description} Staff only.",
+        responses={status_code: response, 400: BAD_INPUT, 403: STAFF_ONLY, 404: NOT_FOUND},
+    )
+
+
+def query(serializer_class: type[Serializer], request) -> dict:
+    """The request's query parameters, validated: a 400 names each bad one."""
+    parameters = serializer_class(data=request.query_params.dict())
+    parameters.is_valid(raise_exception=True)
+    return parameters.validated_data
+
+
+def filter_devices(devices, filters: dict):
+    if filters.get("vendor"):
+        devices = devices.filter(vendor=filters["vendor"])
+    if filters.get("location"):
+        devices = devices.filter(location=filters["location"])
+    if filters.get("online") is not None:
+        devices = devices.online() if filters["online"] else devices.offline()
+    return devices
+
+
+class IntegerIdMixin:
+    """Answer a non-numeric id in the path with a 400, not a 404 or a database error."""
+
+    def get_object(self):
+        lookup = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        if not (lookup.isascii() and lookup.isdigit()):
+            raise ValidationError({"id": [f"{lookup!r} is not an id: give a whole number."]})
+        return super().get_object()
+
+
+@extend_schema(tags=["devices"])
+@extend_schema_view(
+    create=staff_only("Add a device.", 201, serializers.DeviceSerializer),
+    update=staff_only("Replace a device's fields.", 200, serializers.DeviceSerializer),
+    partial_update=staff_only("Change a device's fields.", 200, serializers.DeviceSerializer),
+    destroy=staff_only("Delete a device, its readings and its commands.", 204, None),
+)
+class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
+    """Devices: each person reads and commands their own; staff every device."""
+
+    serializer_class = serializers.DeviceSerializer
+
+    def get_queryset(self):
+        return Device.objects.visible_to(self.request.user)
+
+    def get_permissions(self):
+        if self.action in {"create", "update", "partial_update", "destroy"}:
+            return [IsAdminUser()]
+        return super().get_permissions()
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return serializers.DeviceDetailSerializer
+        return super().get_serializer_class()
+
+    def filter_queryset(self, queryset):
+        if self.action == "list":
+            return filter_devices(queryset, query(serializers.DeviceFilterSerializer, self.request))
+        return queryset
+
+    @extend_schema(parameters=[serializers.DeviceFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        """Your devices (every device, for staff), by name; filter by vendor, location, online."""
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: serializers.DeviceDetailSerializer, 404: NOT_FOUND})
+    def retrieve(self, request, *args, **kwargs):
+        """A device with its latest readings: its newest status and newest value of each name."""
+        device = self.get_object()
+        device.latest = queries.latest_readings(device)
+        return Response(self.get_serializer(device).data)
+
+    @extend_schema(
+        parameters=[serializers.AttributeFilterSerializer],
+        responses={200: serializers.AttributeSerializer(many=True), 400: BAD_INPUT, 404: NOT_FOUND},
+    )
+    @action(detail=True, serializer_class=serializers.AttributeSerializer)
+    def attributes(self, request, pk=None):
+        """A device's numeric readings, newest first; filter by name and time range."""
+        device = self.get_object()
+        filters = query(serializers.AttributeFilterSerializer, request)
+        readings = device.attributes.order_by("-valid_at", "name")
+        if filters.get("name"):
+            readings = readings.filter(name=filters["name"])
+        if "since" in filters:
+            readings = readings.filter(valid_at__gte=filters["since"])
+        if "until" in filters:
+            readings = readings.filter(valid_at__lt=filters["until"])
+        page = self.paginate_queryset(readings)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[serializers.HistoryQuerySerializer],
+        responses={200: serializers.HistorySerializer, 400: BAD_INPUT, 404: NOT_FOUND},
+    )
+    @action(detail=True, serializer_class=serializers.HistorySerializer, pagination_class=None)
+    def history(self, request, pk=None):
+        """One reading aggregated per bucket of time (average, minimum, maximum, count), for
+        charts; at most 1000 buckets. Buckets start at multiples of their width since
+        1970-01-01 UTC, so a day bucket starts at midnight UTC."""
+        device = self.get_object()
+        parameters = query(serializers.HistoryQuerySerializer, request)
+        buckets = queries.history(
+            device.pk,
+            parameters["name"],
+            queries.BUCKETS[parameters["bucket"]],
+            parameters["since"],
+            parameters["until"],
+        )
+        history = {"device": device.pk, **parameters, "buckets": buckets}
+        return Response(self.get_serializer(history).data)
+
+    @extend_schema(
+        request=serializers.SwitchSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_KEY,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description=(
+                    "Any unique text of up to 200 characters. A retried request with the same key "
+                    "returns the command the first one created and sends nothing twice."
+                ),
+            )
+        ],
+        responses={
+            COMMAND_REQUESTED: serializers.CommandSerializer,
+            400: BAD_INPUT,
+            404: NOT_FOUND,
+            422: OpenApiResponse(description="The idempotency key names another command."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="commands",
+        serializer_class=serializers.CommandSerializer,
+        parser_classes=[JSONParser],
+    )
+    def commands(self, request, pk=None):
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        """Switch a device on or off. The command is queued and answered at once (202): poll
+        its url until `settled`."""
+{%- else %}
+        """Switch a device on or off. The command is sent within the request and answered
+        settled (201): confirmed, or failed with the reason."""
+{%- endif %}
+        device = self.get_object()
+        body = serializers.SwitchSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        key = request.headers.get(IDEMPOTENCY_KEY, "").strip()
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+            raise ValidationError(
+                {
+                    IDEMPOTENCY_KEY: [
+                        f"Give printable text of at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters."
+                    ]
+                }
+            )
+        try:
+            command, _ = request_status(
+                device,
+                body.validated_data["is_on"],
+                requested_by=request.user,
+                idempotency_key=key,
+            )
+        except IdempotencyKeyReused as error:
+            return Response({IDEMPOTENCY_KEY: [str(error)]}, status=422)
+        data = self.get_serializer(command).data
+        # str(): the url is a Hyperlink, which WSGI servers refuse as a header value.
+        return Response(data, status=COMMAND_REQUESTED, headers={"Location": str(data["url"])})
+
+
+@extend_schema(tags=["commands"])
+class CommandViewSet(IntegerIdMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Commands, to poll until they settle."""
+
+    serializer_class = serializers.CommandSerializer
+
+    def get_queryset(self):
+        return Command.objects.filter(device__in=Device.objects.visible_to(self.request.user))
+
+    @extend_schema(
+        responses={
+            200: serializers.CommandSerializer,
+            404: OpenApiResponse(description="No such command, or not for one of your devices."),
+        }
+    )
+    def retrieve(self, request, *args, **kwargs):
+        """A command's state: queued, sent, then confirmed or failed with the vendor's answer."""
+        return super().retrieve(request, *args, **kwargs)
+
+
+@extend_schema(
+    tags=["devices"],
+    parameters=[serializers.DeviceFilterSerializer],
+    responses={200: serializers.DeviceReadingsSerializer(many=True), 400: BAD_INPUT},
+)
+class LatestReadingsView(APIView):
+    """The latest readings of every device you may see, in one call, whatever their number."""
+
+    def get(self, request):
+        filters = query(serializers.DeviceFilterSerializer, request)
+        devices = filter_devices(Device.objects.visible_to(request.user), filters)
+        items = []
+        for device, latest in queries.latest_for_devices(devices):
+            device.latest = latest
+            items.append(device)
+        serializer = serializers.DeviceReadingsSerializer(
+            items, many=True, context={"request": request}
+        )
+        return Response(serializer.data)
+
+
+@extend_schema(tags=["auth"])
+class ObtainTokenView(ObtainAuthToken):
+    """Trade a username and password for the token to send as `Authorization: Token <key>`."""
