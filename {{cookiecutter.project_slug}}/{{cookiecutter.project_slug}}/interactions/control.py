@@ -9,7 +9,7 @@ from . import jobs
 {%- endif %}
 from .models import Command
 {%- if cookiecutter.scheduler == "celery-beat" %}
-from .tasks import send_command
+from .tasks import refresh_devices, send_command
 {%- endif %}
 
 
@@ -33,4 +33,19 @@ def request_status(device: Device, is_on: bool) -> Command:
         jobs.fail_command(command.pk, str(error))
     command.refresh_from_db()
     return command
+{%- endif %}
+
+
+def request_refresh(device_ids: list[int]) -> str:
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    """Queue a refresh of these devices; return what was done, for the person who asked."""
+    refresh_devices.delay_on_commit(device_ids)
+    return f"Queued a refresh of {len(device_ids)} devices."
+{%- else %}
+    """Refresh these devices now; return what was done, for the person who asked."""
+    try:
+        new_rows = jobs.refresh_devices(device_ids)
+    except VendorError as error:
+        return f"The refresh failed: {error}"
+    return f"Refreshed {len(device_ids)} devices: {len(new_rows)} new readings."
 {%- endif %}
