@@ -177,6 +177,8 @@ MONITOR_INTERVAL_SECONDS = env.int("MONITOR_INTERVAL_SECONDS", default={% if coo
 # Vendor calls in flight at once when run_job refreshes every device (threads).
 REFRESH_CONCURRENCY = env.int("REFRESH_CONCURRENCY", default=8)
 OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=90)
+# A device unheard for this many monitor intervals is silent: flagged, and alerted once.
+SILENT_AFTER_INTERVALS = env.int("SILENT_AFTER_INTERVALS", default=3)
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 # Retries of vendor calls that failed for a passing reason (interactions/tasks.py).

@@ -1,24 +1,65 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from ..interactions.control import request_refresh, request_status
+from ..interactions.health import is_silent
 from ..observations.queries import latest_readings
 from .models import Device
 
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
-    list_display = ("name", "location", "vendor", "vendor_device_id", "updated_at")
+    list_display = ("name", "location", "vendor", "vendor_device_id", "heard_from", "last_seen_at")
     list_filter = ("vendor", "location")
     search_fields = ("name", "location", "vendor_device_id")
-    readonly_fields = ("latest_readings", "created_at", "updated_at")
+    readonly_fields = (
+        "latest_readings",
+        "last_seen_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+    )
     # A select box would load every user; the autocomplete asks for a few at a time.
     autocomplete_fields = ("owner",)
     fieldsets = (
         (None, {"fields": ("name", "location", "owner")}),
         ("Vendor", {"fields": ("vendor", "vendor_device_id", "metadata")}),
-        ("Latest readings", {"fields": ("latest_readings",)}),
+        ("Latest readings", {"fields": ("latest_readings", "last_seen_at", "last_error")}),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
+    actions = ("refresh_now", "turn_on", "turn_off")
+
+    @admin.display(description="heard from", boolean=True)
+    def heard_from(self, device: Device) -> bool:
+        """False when the device has been silent for SILENT_AFTER_INTERVALS intervals."""
+        return not is_silent(device, timezone.now())
+
+    @admin.action(description="Refresh now")
+    def refresh_now(self, request, queryset) -> None:
+        device_ids = list(queryset.values_list("pk", flat=True))
+        self.message_user(request, request_refresh(device_ids))
+
+    @admin.action(description="Turn on")
+    def turn_on(self, request, queryset) -> None:
+        self._switch(request, queryset, is_on=True)
+
+    @admin.action(description="Turn off")
+    def turn_off(self, request, queryset) -> None:
+        self._switch(request, queryset, is_on=False)
+
+    def _switch(self, request, queryset, is_on: bool) -> None:
+        commands = [
+            request_status(device, is_on, requested_by=request.user)[0] for device in queryset
+        ]
+        action = "on" if is_on else "off"
+        states = ", ".join(f"{command.device}: {command.state}" for command in commands)
+        failed = any(command.state == command.State.FAILED for command in commands)
+        self.message_user(
+            request,
+            f"Turn {action}, {len(commands)} commands ({states}).",
+            level=messages.WARNING if failed else messages.INFO,
+        )
 
     @admin.display(description="latest readings")
     def latest_readings(self, device: Device) -> str:

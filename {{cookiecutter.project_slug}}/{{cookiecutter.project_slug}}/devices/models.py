@@ -8,12 +8,14 @@ from django.db import models
 from django.utils import timezone
 
 
-def online_since() -> datetime:
+def online_since(now: datetime | None = None) -> datetime:
     """Devices heard from since this moment count as online.
 
-    Three refresh intervals, so that one late or failed refresh does not flip a device offline.
+    SILENT_AFTER_INTERVALS refresh intervals (3 by default), so that one late or failed refresh
+    does not flip a device offline.
     """
-    return timezone.now() - timedelta(seconds=3 * settings.MONITOR_INTERVAL_SECONDS)
+    interval = settings.MONITOR_INTERVAL_SECONDS * settings.SILENT_AFTER_INTERVALS
+    return (now or timezone.now()) - timedelta(seconds=interval)
 
 
 class DeviceQuerySet(models.QuerySet):
@@ -25,11 +27,11 @@ class DeviceQuerySet(models.QuerySet):
             return self.none()
         return self.filter(owner=user)
 
-    def online(self) -> DeviceQuerySet:
-        return self.filter(last_seen_at__gte=online_since())
+    def online(self, now: datetime | None = None) -> DeviceQuerySet:
+        return self.filter(last_seen_at__gte=online_since(now))
 
-    def offline(self) -> DeviceQuerySet:
-        return self.exclude(last_seen_at__gte=online_since())
+    def offline(self, now: datetime | None = None) -> DeviceQuerySet:
+        return self.exclude(last_seen_at__gte=online_since(now))
 
 
 class Device(models.Model):

@@ -1,22 +1,18 @@
-"""Switching devices: the one path the admin, the API and the command line share."""
+"""Switching and refreshing devices on request: the one path the admin, the API, the dashboard
+and the command line share."""
 
 from __future__ import annotations
 
-{% if cookiecutter.scheduler == "celery-beat" -%}
-from functools import partial
-
-from celery.exceptions import Retry
-{% endif -%}
 from django.db import IntegrityError, transaction
 
 from ..devices.models import Device
 {%- if cookiecutter.scheduler == "heroku-scheduler" %}
 from ..vendors.base import VendorError
-{%- endif %}
 from . import jobs
+{%- endif %}
 from .models import Command
 {%- if cookiecutter.scheduler == "celery-beat" %}
-from .tasks import send_command
+from .tasks import refresh_devices, send_command
 {%- endif %}
 
 
@@ -60,7 +56,7 @@ def request_status(
         return earlier, False
 {%- if cookiecutter.scheduler == "celery-beat" %}
     # Sent once the transaction commits, so the worker always finds the row.
-    transaction.on_commit(partial(_send, command.pk))
+    send_command.delay_on_commit(command.pk)
 {%- else %}
     try:
         jobs.set_status(command.pk)
@@ -69,16 +65,20 @@ def request_status(
     command.refresh_from_db()
 {%- endif %}
     return command, True
+
+
+def request_refresh(device_ids: list[int]) -> str:
 {%- if cookiecutter.scheduler == "celery-beat" %}
-
-
-def _send(command_id: int) -> None:
+    """Queue a refresh of these devices; return what was done, for the person who asked."""
+    refresh_devices.delay_on_commit(device_ids)
+    return f"Queued a refresh of {len(device_ids)} devices."
+{%- else %}
+    """Refresh these devices now; return what was done, for the person who asked."""
     try:
-        send_command.delay(command_id)
-    except Retry as retry:
-        # Only without a broker, where the task runs right here and cannot wait to retry: as in
-        # heroku-scheduler mode, the command fails at once with the vendor's error.
-        jobs.fail_command(command_id, str(retry.exc))
+        new_rows = jobs.refresh_devices(device_ids)
+    except VendorError as error:
+        return f"The refresh failed: {error}"
+    return f"Refreshed {len(device_ids)} devices: {len(new_rows)} new readings."
 {%- endif %}
 
 

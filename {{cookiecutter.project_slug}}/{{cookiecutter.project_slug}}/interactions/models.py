@@ -88,3 +88,47 @@ class JobRun(models.Model):
     @property
     def duration(self):
         return self.finished_at - self.started_at if self.finished_at else None
+
+
+class Alert(models.Model):
+    """A problem that someone should know about, open from when it starts until it ends.
+
+    At most one alert is open per problem, so a device silent for a week raises one alert
+    (and one email), not one per check.
+    """
+
+    class Kind(models.TextChoices):
+        DEVICE_SILENT = "device_silent", "device silent"
+        JOB_OVERDUE = "job_overdue", "job overdue"
+
+    kind = models.CharField(max_length=20, choices=Kind)
+    subject = models.CharField(max_length=100, help_text="The device's id or the job's name.")
+    message = models.TextField()
+    opened_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="alert_one_open_per_problem",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class Schedule(JobRun):
+    """The admin's schedule page: the periodic jobs, seen through their heartbeats."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "schedule"
+        verbose_name_plural = "schedule"

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from . import jobs
+from .health import check_health
 from .models import JobRun
 
 
@@ -41,6 +42,12 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
             run=jobs.refresh_all,
             every=timedelta(seconds=settings.MONITOR_INTERVAL_SECONDS),
             description="Read every device's status and readings from its vendor.",
+        ),
+        PeriodicJob(
+            name="check_health",
+            run=check_health,
+            every=timedelta(seconds=settings.MONITOR_INTERVAL_SECONDS),
+            description="Alert once about devices gone silent and jobs that stopped succeeding.",
         ),
         PeriodicJob(
             name="prune_observations",

@@ -17,7 +17,7 @@ from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 
 from ..vendors.base import PermanentVendorError, TransientVendorError, VendorError
-from . import jobs
+from . import health, jobs
 from .heartbeats import recorded_run
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ class VendorTask(DjangoTask):
         try:
             return job(*args)
         except TransientVendorError as error:
-            if self.request.retries < self.max_retries:
+            # In-process (no broker configured) there is no queue to wait in: give up now.
+            if self.request.retries < self.max_retries and not self.request.is_eager:
                 delay = retry_delay(self.request.retries, error.retry_after)
                 raise self.retry(exc=error, countdown=delay) from error
             self.give_up(error, *args)
@@ -89,3 +90,11 @@ class SendCommandTask(VendorTask):
 @shared_task(base=SendCommandTask, bind=True, name="interactions.send_command")
 def send_command(self: SendCommandTask, command_id: int) -> int | None:
     return self.call_vendor(jobs.set_status, command_id)
+
+
+@shared_task(name="interactions.check_health")
+def check_health() -> int:
+    with recorded_run("check_health") as run:
+        opened = health.check_health()
+        run.detail = f"{len(opened)} new alerts"
+    return len(opened)

@@ -1,0 +1,72 @@
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from .health import job_health
+from .models import Alert, Command, JobRun, Schedule
+from .schedule import next_run_at
+
+
+@admin.register(Command)
+class CommandAdmin(admin.ModelAdmin):
+    list_display = ("device", "is_on", "state", "created_at", "finished_at", "error")
+    list_filter = ("state", "is_on")
+    list_select_related = ("device",)
+    search_fields = ("device__name", "device__vendor_device_id")
+    readonly_fields = [field.name for field in Command._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # commands are asked for on a device, so that they are sent
+
+
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    list_display = ("name", "started_at", "duration", "outcome", "detail")
+    list_filter = ("name", "outcome")
+    date_hierarchy = "started_at"
+    readonly_fields = [field.name for field in JobRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("message", "kind", "opened_at", "resolved_at")
+    list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
+    readonly_fields = [field.name for field in Alert._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    """One row per periodic job: cadence, last run, outcome and duration, next run."""
+
+    def changelist_view(self, request, extra_context=None):
+        now = timezone.now()
+        rows = [
+            {
+                "health": health,
+                "next_run": next_run_at(health.job, health.last_run, now),
+            }
+            for health in job_health(now)
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Schedule",
+            "opts": self.model._meta,
+            "rows": rows,
+            "now": now,
+        }
+        return TemplateResponse(request, "admin/interactions/schedule/change_list.html", context)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,96 @@
+import logging
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ...devices.tests.factories import DeviceFactory
+from ..health import check_health, job_health, silent_devices
+from ..models import Alert, JobRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def minute_intervals(settings):
+    settings.MONITOR_INTERVAL_SECONDS = 60
+    settings.SILENT_AFTER_INTERVALS = 3
+
+
+def test_a_device_unheard_for_the_limit_is_silent(minute_intervals):
+    now = timezone.now()
+    heard = DeviceFactory(last_seen_at=now - timedelta(minutes=2))
+    silent = DeviceFactory(last_seen_at=now - timedelta(minutes=4))
+
+    assert list(silent_devices(now)) == [silent]
+    assert heard not in silent_devices(now)
+
+
+def test_a_new_device_is_not_silent_before_it_had_the_chance(minute_intervals):
+    device = DeviceFactory(last_seen_at=None)
+
+    assert device not in silent_devices(timezone.now())
+    assert device in silent_devices(timezone.now() + timedelta(minutes=4))
+
+
+def test_a_silent_device_raises_one_alert_not_one_per_check(minute_intervals, caplog):
+    device = DeviceFactory(last_seen_at=timezone.now() - timedelta(hours=1))
+
+    with caplog.at_level(logging.ERROR):
+        first = check_health()
+        second = check_health()
+        third = check_health(timezone.now() + timedelta(minutes=5))
+
+    assert len(first) == 1 and second == [] and third == []
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.subject, alert.is_open) == ("device_silent", str(device.pk), True)
+    assert len([r for r in caplog.records if str(device) in r.getMessage()]) == 1
+
+
+def test_the_alert_is_resolved_when_the_device_is_heard_again(minute_intervals):
+    device = DeviceFactory(last_seen_at=timezone.now() - timedelta(hours=1))
+    check_health()
+
+    device.last_seen_at = timezone.now()
+    device.save()
+    check_health()
+
+    assert Alert.objects.get().resolved_at is not None
+    # Silent again later: a new alert, since the first one ended.
+    device.last_seen_at = timezone.now() - timedelta(hours=1)
+    device.save()
+    assert len(check_health()) == 1
+
+
+def test_a_job_without_a_success_in_twice_its_interval_is_overdue(minute_intervals):
+    now = timezone.now()
+    JobRun.objects.create(
+        name="refresh_all", started_at=now - timedelta(minutes=3), outcome="succeeded"
+    )
+    JobRun.objects.create(
+        name="refresh_all", started_at=now - timedelta(minutes=1), outcome="failed"
+    )
+
+    refresh = next(h for h in job_health(now) if h.job.name == "refresh_all")
+
+    assert refresh.overdue
+    assert refresh.last_run.outcome == "failed"
+    assert (
+        check_health(now)
+        and Alert.objects.filter(kind="job_overdue", subject="refresh_all").exists()
+    )
+
+
+def test_a_job_that_succeeded_recently_is_not_overdue(minute_intervals):
+    now = timezone.now()
+    JobRun.objects.create(
+        name="refresh_all", started_at=now - timedelta(seconds=90), outcome="succeeded"
+    )
+
+    refresh = next(h for h in job_health(now) if h.job.name == "refresh_all")
+
+    assert not refresh.overdue
+
+
+def test_no_job_is_overdue_before_the_schedule_ran_at_all(minute_intervals):
+    assert not any(health.overdue for health in job_health(timezone.now()))
