@@ -1,6 +1,14 @@
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
 import pytest
 
-from .baking import load_hook
+from .baking import TEMPLATE_DIR, load_hook, project_environment, uv_executable
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +19,45 @@ def pre_gen():
 @pytest.fixture(scope="session")
 def post_gen():
     return load_hook("post_gen_project")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """Start scripts/demo, as `make demo` does, and wait until the admin answers."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    port = free_port()
+    log_path = tmp_path / "demo.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [TEMPLATE_DIR / "scripts" / "demo"],
+            cwd=TEMPLATE_DIR,
+            env=project_environment(
+                UV=uv_executable(), DEMO_DIR=str(tmp_path / "demo"), DEMO_PORT=str(port)
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and process.poll() is None:
+            match = re.search(r"user: (\S+)\s+password: (\S+)", log_path.read_text())
+            if match:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the demo did not come up:\n{log_path.read_text()[-5000:]}")
+        yield f"http://127.0.0.1:{port}", match.group(1), match.group(2)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

@@ -81,6 +81,14 @@ def test_the_expected_files_are_present_and_absent(variant):
         f"{slug}/interactions/management/commands/run_job.py",
         f"{slug}/interactions/management/commands/show_schedule.py",
         f"{slug}/interactions/management/commands/seed_demo.py",
+        f"{slug}/interactions/health.py",
+        f"{slug}/interactions/admin.py",
+        f"{slug}/api/views.py",
+        f"{slug}/api/urls.py",
+        f"{slug}/dashboard/views.py",
+        f"{slug}/dashboard/charts.py",
+        f"{slug}/dashboard/static/dashboard/poller.js",
+        f"{slug}/dashboard/templates/dashboard/device_detail.html",
     ]
     optional = {
         "config/celery.py": answers["scheduler"] == "celery-beat",

@@ -10,6 +10,8 @@ admin.site.site_title = "{{ cookiecutter.project_name }}"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("{{ cookiecutter.project_slug }}.api.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("{{ cookiecutter.project_slug }}.dashboard.urls")),
 ]
 
 if settings.SIMULATOR_API_ENABLED:

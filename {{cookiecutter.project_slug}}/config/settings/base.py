@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "{{ cookiecutter.project_slug }}.vendors",
     "{{ cookiecutter.project_slug }}.interactions",
     "{{ cookiecutter.project_slug }}.api",
+    "{{ cookiecutter.project_slug }}.dashboard",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +60,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:devices"
+LOGOUT_REDIRECT_URL = "login"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

@@ -35,15 +35,20 @@ class Command(BaseCommand):
             raise CommandError(f"--history-days {history_days}: give a number from 0 to 3650.")
 
         vendor_ids = [f"sim-{number:05d}" for number in range(1, devices + 1)]
+        # Zero-padded, so that names sort as numbers do: Plug 02 before Plug 10.
+        digits = len(str(devices))
         with transaction.atomic():
             SimulatedDevice.objects.bulk_create(
-                [SimulatedDevice(vendor_device_id=i, name=f"Plug {i[4:]}") for i in vendor_ids],
+                [
+                    SimulatedDevice(vendor_device_id=i, name=f"Simulated plug {i[4:]}")
+                    for i in vendor_ids
+                ],
                 ignore_conflicts=True,
             )
             Device.objects.bulk_create(
                 [
                     Device(
-                        name=f"Plug {number}",
+                        name=f"Plug {number:0{digits}d}",
                         location=LOCATIONS[number % len(LOCATIONS)],
                         vendor="simulator",
                         vendor_device_id=vendor_id,

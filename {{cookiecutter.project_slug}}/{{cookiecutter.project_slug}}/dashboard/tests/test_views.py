@@ -1,0 +1,95 @@
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from ...devices.tests.factories import DeviceFactory
+from ...interactions.models import Command
+from ...vendors.models import SimulatedDevice
+
+pytestmark = pytest.mark.django_db
+
+
+def drawn_points(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'data-points="(\d+)"', page)]
+
+
+@pytest.fixture
+def owner(client):
+    user = get_user_model().objects.create_user("ada", password="not-a-real-password")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def seeded(owner):
+    """Two of Ada's simulated devices with a day of history, and someone else's."""
+    from django.core.management import call_command
+
+    call_command("seed_demo", "--devices", "3", "--history-days", "1", stdout=None)
+    mine, also_mine, theirs = DeviceFactory._meta.model.objects.order_by("pk")
+    for device in (mine, also_mine):
+        device.owner = owner
+        device.save()
+    return mine, also_mine, theirs
+
+
+def test_pages_ask_a_stranger_to_sign_in(client):
+    response = client.get(reverse("dashboard:devices"))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+
+
+def test_the_device_list_shows_only_the_users_devices_with_their_readings(client, seeded):
+    mine, also_mine, theirs = seeded
+
+    page = client.get(reverse("dashboard:devices")).content.decode()
+
+    assert mine.name in page and also_mine.name in page
+    assert f">{theirs.name}<" not in page
+    assert "temperature" in page and "°C" in page
+
+
+def test_a_device_page_draws_a_chart_per_attribute(client, seeded):
+    mine = seeded[0]
+
+    page = client.get(reverse("dashboard:device", args=[mine.pk])).content.decode()
+
+    assert page.count('<svg class="chart"') == 2
+    # A day of readings every ten minutes, one per five-minute bucket.
+    assert all(143 <= n <= 144 for n in drawn_points(page))
+
+
+@pytest.mark.parametrize(("chosen", "buckets"), [("7d", {24, 25}), ("30d", {6, 7})])
+def test_longer_ranges_draw_wider_buckets(client, seeded, chosen, buckets):
+    page = client.get(reverse("dashboard:device", args=[seeded[0].pk]), {"range": chosen})
+
+    assert set(drawn_points(page.content.decode())) <= buckets
+
+
+def test_an_unknown_range_is_not_found(client, seeded):
+    response = client.get(reverse("dashboard:device", args=[seeded[0].pk]), {"range": "1y"})
+
+    assert response.status_code == 404
+
+
+def test_someone_elses_device_is_not_found(client, seeded):
+    response = client.get(reverse("dashboard:device", args=[seeded[2].pk]))
+
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_switch_works_without_javascript(client, owner):
+    SimulatedDevice.objects.create(vendor_device_id="sim-1", name="Plug")
+    device = DeviceFactory(vendor="simulator", vendor_device_id="sim-1", owner=owner)
+
+    response = client.post(reverse("dashboard:switch", args=[device.pk]), {"is_on": "false"})
+
+    assert response.status_code == 302
+    command = Command.objects.get()
+    assert (command.is_on, command.state) == (False, "confirmed")
+    page = client.get(response.url).content.decode()
+    assert "Turn off: " in page and "confirmed" in page

@@ -1,0 +1,73 @@
+"""The dashboard: what each device says now, its history, and a switch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from ..devices.models import Device
+from ..interactions.control import request_status
+from ..interactions.health import is_silent
+from ..observations.queries import history, latest_for_devices
+from .charts import Point, line_chart
+
+# Range -> bucket: each range is drawn with at most a few hundred points.
+RANGES = {
+    "24h": (timedelta(hours=24), timedelta(minutes=5)),
+    "7d": (timedelta(days=7), timedelta(hours=1)),
+    "30d": (timedelta(days=30), timedelta(hours=4)),
+}
+
+
+@login_required
+def device_list(request):
+    now = timezone.now()
+    devices = Device.objects.visible_to(request.user).order_by("name")
+    rows = [
+        {"device": device, "latest": latest, "silent": is_silent(device, now)}
+        for device, latest in latest_for_devices(devices)
+    ]
+    return render(request, "dashboard/device_list.html", {"rows": rows})
+
+
+@login_required
+def device_detail(request, pk: int):
+    device = get_object_or_404(Device.objects.visible_to(request.user), pk=pk)
+    chosen = request.GET.get("range", "24h")
+    if chosen not in RANGES:
+        raise Http404(f"No range {chosen!r}: choose one of {', '.join(RANGES)}.")
+    length, bucket = RANGES[chosen]
+    now = timezone.now()
+    ((_, latest),) = latest_for_devices(Device.objects.filter(pk=device.pk))
+    charts = []
+    for attribute in latest.attributes:
+        buckets = history(device.pk, attribute.name, bucket, now - length, now)
+        points = [Point(b.start, b.avg, b.min, b.max) for b in buckets]
+        charts.append(line_chart(points, attribute.units, attribute.name))
+    context = {
+        "device": device,
+        "latest": latest,
+        "silent": is_silent(device, now),
+        "charts": charts,
+        "ranges": list(RANGES),
+        "chosen": chosen,
+        "commands": device.commands.order_by("-created_at")[:10],
+    }
+    return render(request, "dashboard/device_detail.html", context)
+
+
+@login_required
+@require_POST
+def switch(request, pk: int):
+    """The switch without JavaScript; the page's script sends the same through the API."""
+    device = get_object_or_404(Device.objects.visible_to(request.user), pk=pk)
+    is_on = request.POST.get("is_on") == "true"
+    command, _ = request_status(device, is_on, requested_by=request.user)
+    messages.info(request, f"Turn {'on' if is_on else 'off'}: {command.state}.")
+    return redirect("dashboard:device", pk=device.pk)
