@@ -3,6 +3,7 @@ a drawn chart, switch a device and watch its command settle."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,10 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def browser():
     if not CHROMIUM.exists():
-        pytest.fail("Chromium is not installed at /usr/bin/chromium: apt-get install chromium")
+        message = "Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -16,7 +16,7 @@ from .services import deployment, wait_for
 pytestmark = pytest.mark.end_to_end
 
 # Each test has a Redis database of its own, so parallel tests never share a queue.
-REDIS_DBS = {"flows": 11, "kill": 12, "faults": 13, "beats": 14}
+REDIS_DBS = {"flows": 11, "kill": 12, "faults": 13, "beats": 14, "refusal": 15}
 # One reading per device for the whole test: a redelivered read finds what is already stored.
 FROZEN_READINGS = "1000000"
 
@@ -228,6 +228,19 @@ def test_two_beats_dispatch_each_periodic_job_once_per_interval(celery_project):
             f"\nbeats: 2 beats, {dispatched} refresh_all runs in {watched} s "
             f"at {interval} s intervals"
         )
+
+
+def test_a_worker_refuses_to_start_when_redis_could_deliver_a_task_twice(celery_project):
+    with deployment(celery_project, REDIS_DBS["refusal"], CELERY_VISIBILITY_TIMEOUT="60") as app:
+        worker = app.start_worker()
+
+        exit_code = worker.popen.wait(timeout=60)
+
+    assert exit_code != 0
+    assert (
+        "Redis visibility_timeout (60 s) must exceed the task time limit plus the longest "
+        "retry delay (390 s): raise CELERY_VISIBILITY_TIMEOUT."
+    ) in worker.log
 
 
 def test_heroku_scheduler_mode_refreshes_with_run_job_and_has_no_celery(tmp_path):

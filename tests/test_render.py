@@ -156,14 +156,26 @@ def test_pyproject_pins_the_dependencies_the_answers_need(variant):
     )
 
 
-def test_procfile_releases_migrations_and_serves_with_gunicorn(variant):
-    project, _ = variant
+def test_procfile_has_the_processes_the_scheduler_needs(variant):
+    project, answers = variant
     processes = dict(
         line.split(": ", 1) for line in (project / "Procfile").read_text().splitlines() if line
     )
 
     assert processes["release"] == "python manage.py migrate --noinput"
     assert processes["web"].startswith("gunicorn config.wsgi")
+    if answers["scheduler"] == "celery-beat":
+        expected = {"release", "web", "worker", "beat"} | (
+            {"flower"} if answers["use_flower"] else set()
+        )
+        assert set(processes) == expected
+        # Heroku stops dynos with SIGTERM; Celery finishes its work on SIGQUIT.
+        for name in ("worker", "beat"):
+            assert processes[name].startswith("REMAP_SIGTERM=SIGQUIT celery --app config ")
+        assert "--queues control,monitor" in processes["worker"]
+        assert " beat " in processes["beat"] and " -B" not in processes["worker"]
+    else:
+        assert set(processes) == {"release", "web"}
 
 
 def test_app_json_asks_heroku_for_what_the_answers_need(variant):
@@ -177,6 +189,15 @@ def test_app_json_asks_heroku_for_what_the_answers_need(variant):
     assert ("heroku-redis" in app["addons"]) == (answers["scheduler"] == "celery-beat")
     assert ("scheduler" in app["addons"]) == (answers["scheduler"] == "heroku-scheduler")
     assert ("SENTRY_DSN" in app["env"]) == answers["use_sentry"]
+    if answers["scheduler"] == "celery-beat":
+        # Exactly one beat: a second would wait on the first's lock, idle.
+        assert {name: f["quantity"] for name, f in app["formation"].items()} == {
+            "web": 1,
+            "worker": 1,
+            "beat": 1,
+        }
+    else:
+        assert set(app["formation"]) == {"web"}
 
 
 def test_pre_commit_runs_ruff_and_django_upgrade(variant):

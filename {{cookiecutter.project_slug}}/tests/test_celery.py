@@ -63,3 +63,18 @@ def test_beat_schedules_every_periodic_job_to_expire_within_its_interval():
     assert refresh["task"] == "interactions.refresh_all"
     assert refresh["schedule"].total_seconds() == 60
     assert refresh["options"]["expires"] == 60
+
+
+def test_the_dev_server_says_in_one_line_that_tasks_run_in_process(settings_in_fresh_process):
+    # RUN_MAIN is how runserver's autoreloader marks the process that serves requests.
+    in_process = settings_in_fresh_process("config.settings.local", "''", RUN_MAIN="true")
+    with_redis = settings_in_fresh_process(
+        "config.settings.local", "''", RUN_MAIN="true", REDIS_URL="redis://localhost:6379/0"
+    )
+
+    notice = [line for line in in_process.stderr.splitlines() if "in-process" in line]
+    assert notice == [
+        "Tasks run in-process because REDIS_URL is unset; set it in .env "
+        "(REDIS_URL=redis://127.0.0.1:6379/0) and run `make dev` to use a worker and beat."
+    ]
+    assert "in-process" not in with_redis.stderr
