@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 # Never download an interpreter: use the Python this machine has.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint docs tools clean
+.PHONY: demo test lint docs bench tools clean
 
 # Bake the default project into .demo/, set it up on SQLite and serve it.
 demo: tools
@@ -14,9 +14,14 @@ demo: tools
 test: lint docs
 	$(UV) run pytest
 
+# Benchmarks, on demand (about 10 minutes): figures beside DESIGN.md's references, written to
+# bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
+bench: tools
+	$(UV) run python -m bench
+
 lint: tools
-	$(UV) run ruff check hooks tests docs
-	$(UV) run ruff format --check hooks tests docs
+	$(UV) run ruff check hooks tests docs bench
+	$(UV) run ruff format --check hooks tests docs bench
 
 docs: tools
 	$(UV) run sphinx-build --fail-on-warning --keep-going --nitpicky --quiet -b html docs docs/_build/html
@@ -26,4 +31,4 @@ tools:
 	$(UV) sync --locked
 
 clean:
-	rm -rf .demo docs/_build .pytest_cache .ruff_cache
+	rm -rf .demo bench/.work docs/_build .pytest_cache .ruff_cache

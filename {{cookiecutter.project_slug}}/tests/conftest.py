@@ -1,3 +1,4 @@
+import importlib
 import os
 import subprocess
 import sys
@@ -44,3 +45,25 @@ def settings_in_fresh_process():
         )
 
     return evaluate
+
+
+@pytest.fixture
+def settings_module(monkeypatch):
+    """Import a settings module afresh, in this process, with the given variables only.
+
+    The module's values are read from its attributes; django.conf.settings is not touched.
+    """
+    fresh = ("config.settings.base", "config.settings.local", "config.settings.production")
+
+    def load(module: str, **variables: str):
+        for name in os.environ:
+            if name.startswith(SETTINGS_VARIABLES):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("DJANGO_READ_DOT_ENV_FILE", "False")
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        for name in fresh:
+            monkeypatch.delitem(sys.modules, name, raising=False)
+        return importlib.import_module(module)
+
+    return load

@@ -1,3 +1,4 @@
+import ssl
 from types import SimpleNamespace
 
 from config import celery_app
@@ -9,33 +10,27 @@ def test_celery_takes_its_settings_from_django():
     assert celery_app.conf.accept_content == ["json"]
 
 
-def test_without_redis_url_tasks_run_in_process(settings_in_fresh_process):
-    result = settings_in_fresh_process("config.settings.local", "settings.CELERY_TASK_ALWAYS_EAGER")
-
-    assert result.stdout.strip() == "True", result.stderr
+def test_without_redis_url_tasks_run_in_process(settings_module):
+    assert settings_module("config.settings.local").CELERY_TASK_ALWAYS_EAGER is True
 
 
-def test_redis_url_sends_tasks_to_redis(settings_in_fresh_process):
-    result = settings_in_fresh_process(
+def test_redis_url_sends_tasks_to_redis(settings_module):
+    local = settings_module("config.settings.local", REDIS_URL="redis://localhost:6379/0")
+
+    assert local.CELERY_BROKER_URL == "redis://localhost:6379/0"
+    assert local.CELERY_TASK_ALWAYS_EAGER is False
+
+
+def test_rediss_url_turns_on_tls_for_broker_results_and_cache(settings_module):
+    local = settings_module(
         "config.settings.local",
-        "(settings.CELERY_BROKER_URL, settings.CELERY_TASK_ALWAYS_EAGER)",
-        REDIS_URL="redis://localhost:6379/0",
-    )
-
-    assert result.stdout.strip() == "('redis://localhost:6379/0', False)", result.stderr
-
-
-def test_rediss_url_turns_on_tls_for_broker_results_and_cache(settings_in_fresh_process):
-    result = settings_in_fresh_process(
-        "config.settings.local",
-        "settings.CELERY_BROKER_USE_SSL['ssl_cert_reqs'].name, "
-        "settings.CELERY_REDIS_BACKEND_USE_SSL['ssl_cert_reqs'].name, "
-        "settings.CACHES['default']['OPTIONS']['ssl_cert_reqs'].name",
         REDIS_URL="rediss://redis.example.com:6380/0",
         REDIS_SSL_CERT_REQS="none",
     )
 
-    assert result.stdout.split() == ["CERT_NONE"] * 3, result.stderr
+    tls = {"ssl_cert_reqs": ssl.CERT_NONE}
+    assert local.CELERY_BROKER_USE_SSL == local.CELERY_REDIS_BACKEND_USE_SSL == tls
+    assert local.CACHES["default"]["OPTIONS"] == tls
 
 
 def test_a_visibility_timeout_shorter_than_a_task_can_take_is_refused():
