@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -328,7 +329,7 @@ def main() -> None:
     started = time.perf_counter()
     for service, port in (("PostgreSQL", 5432), ("Redis", 6379)):
         try:
-            __import__("socket").create_connection(("127.0.0.1", port), timeout=2).close()
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
         except OSError:
             sys.exit(
                 f"{service} does not answer on 127.0.0.1:{port}: "

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from ..devices.models import Device
 from ..interactions.control import request_status
 from ..interactions.health import is_silent
-from ..observations.queries import history, latest_for_devices
+from ..observations.queries import history, latest_for_devices, latest_readings
 from .charts import Point, line_chart
 
 # Range -> bucket: each range is drawn with at most a few hundred points.
@@ -44,7 +44,7 @@ def device_detail(request, pk: int):
         raise Http404(f"No range {chosen!r}: choose one of {', '.join(RANGES)}.")
     length, bucket = RANGES[chosen]
     now = timezone.now()
-    ((_, latest),) = latest_for_devices(Device.objects.filter(pk=device.pk))
+    latest = latest_readings(device)
     charts = []
     for attribute in latest.attributes:
         buckets = history(device.pk, attribute.name, bucket, now - length, now)

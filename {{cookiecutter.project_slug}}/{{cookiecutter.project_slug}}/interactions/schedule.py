@@ -62,16 +62,6 @@ def periodic_job(name: str) -> PeriodicJob | None:
     return next((job for job in periodic_jobs() if job.name == name), None)
 
 
-def last_runs() -> dict[str, JobRun]:
-    """The latest heartbeat of each periodic job, one query per job on its index."""
-    runs = {}
-    for job in periodic_jobs():
-        run = JobRun.objects.filter(name=job.name).order_by("-started_at").first()
-        if run is not None:
-            runs[job.name] = run
-    return runs
-
-
 def next_run_at(job: PeriodicJob, last_run: JobRun | None, now: datetime) -> datetime:
     """When the job is due: one interval after its last start, or now if it never ran."""
     if last_run is None:

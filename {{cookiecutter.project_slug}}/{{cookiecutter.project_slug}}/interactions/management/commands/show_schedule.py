@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django.utils.timezone import localtime
 
-from ...schedule import last_runs, next_run_at, periodic_jobs
+from ...health import job_health
+from ...schedule import next_run_at
 
 
 class Command(BaseCommand):
@@ -15,10 +16,9 @@ class Command(BaseCommand):
 
     def handle(self, **options):
         now = timezone.now()
-        runs = last_runs()
         self.stdout.write(f"{'job':<20} {'every':<10} {'last run':<30} next run")
-        for job in periodic_jobs():
-            run = runs.get(job.name)
+        for health in job_health(now):
+            job, run = health.job, health.last_run
             last = "never"
             if run is not None:
                 last = f"{localtime(run.started_at):%Y-%m-%d %H:%M:%S} {run.outcome}"
