@@ -159,8 +159,7 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
             parameters["since"],
             parameters["until"],
         )
-        history = {"device": device.pk, **parameters, "buckets": buckets}
-        return Response(self.get_serializer(history).data)
+        return Response(serializers.represent_history(device.pk, parameters, buckets))
 
     @extend_schema(
         request=serializers.SwitchSerializer,
@@ -254,14 +253,7 @@ class LatestReadingsView(APIView):
     def get(self, request):
         filters = query(serializers.DeviceFilterSerializer, request)
         devices = filter_devices(Device.objects.visible_to(request.user), filters)
-        items = []
-        for device, latest in queries.latest_for_devices(devices):
-            device.latest = latest
-            items.append(device)
-        serializer = serializers.DeviceReadingsSerializer(
-            items, many=True, context={"request": request}
-        )
-        return Response(serializer.data)
+        return Response(serializers.represent_latest(devices, request))
 
 
 @extend_schema(tags=["auth"])

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from ..devices.models import Device
 from ..interactions.control import request_status
 from ..interactions.health import is_silent
-from ..observations.queries import history, latest_for_devices, latest_readings
+from ..observations.queries import LatestReadings, history, latest_for_devices, latest_readings
 from .charts import Point, line_chart
 
 # Range -> bucket: each range is drawn with at most a few hundred points.
@@ -29,9 +29,14 @@ RANGES = {
 def device_list(request):
     now = timezone.now()
     devices = Device.objects.visible_to(request.user).order_by("name")
+    latest = latest_for_devices(devices)
     rows = [
-        {"device": device, "latest": latest, "silent": is_silent(device, now)}
-        for device, latest in latest_for_devices(devices)
+        {
+            "device": device,
+            "latest": latest.get(device.pk, LatestReadings()),
+            "silent": is_silent(device, now),
+        }
+        for device in devices
     ]
     return render(request, "dashboard/device_list.html", {"rows": rows})
 

@@ -18,6 +18,10 @@ def online_since(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=interval)
 
 
+def heard_since(last_seen_at: datetime | None, since: datetime) -> bool:
+    return last_seen_at is not None and last_seen_at >= since
+
+
 class DeviceQuerySet(models.QuerySet):
     def visible_to(self, user) -> DeviceQuerySet:
         """The devices a person may see and command: their own; staff see every device."""
@@ -83,7 +87,7 @@ class Device(models.Model):
 
     @property
     def is_online(self) -> bool:
-        return self.last_seen_at is not None and self.last_seen_at >= online_since()
+        return heard_since(self.last_seen_at, online_since())
 
     def clean(self) -> None:
         if self.vendor not in settings.VENDORS:

@@ -1,25 +1,42 @@
-"""Reads of observations, kept in one place so that each one can be made fast once."""
+"""Reads of observations, kept in one place so that each one can be made fast once.
+
+Pages that show many readings get plain values, not model instances: at a thousand devices,
+building models costs several times the queries themselves.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from django.db import NotSupportedError, connections, models
-from django.db.models import Avg, Count, Max, Min, OuterRef, QuerySet, Subquery
+from django.db import NotSupportedError, models
+from django.db.models import Avg, Count, Max, Min, QuerySet
 
 from ..devices.models import Device
-from .models import Attribute, Status
+from .models import Attribute, LatestAttribute, LatestStatus
+
+
+class AttributeReading(NamedTuple):
+    name: str
+    value: float
+    units: str
+    valid_at: datetime
+
+
+class StatusReading(NamedTuple):
+    is_on: bool
+    state: str
+    valid_at: datetime
 
 
 @dataclass(frozen=True)
 class LatestReadings:
-    attributes: list[Attribute]
-    status: Status | None
+    attributes: list[AttributeReading] = field(default_factory=list)
+    status: StatusReading | None = None
 
 
-@dataclass(frozen=True)
-class HistoryBucket:
+class HistoryBucket(NamedTuple):
     start: datetime
     avg: float
     min: float
@@ -29,80 +46,34 @@ class HistoryBucket:
 
 def latest_readings(device: Device) -> LatestReadings:
     """The newest reading of each of a device's attributes, and its newest status."""
-    ((_, latest),) = latest_for_devices(Device.objects.filter(pk=device.pk))
+    return latest_for_devices(Device.objects.filter(pk=device.pk)).get(device.pk, LatestReadings())
+
+
+def latest_for_devices(devices: QuerySet[Device]) -> dict[int, LatestReadings]:
+    """The newest reading of each attribute and the newest status of each of these devices, by
+    device id; a device that never reported has no entry.
+
+    Two queries however many devices there are, both read from the small tables the database
+    keeps beside the readings (see models.py), never from the readings themselves; the devices
+    go in as a subquery, not as a list of ids.
+    """
+    device_ids = devices.values("pk")
+    statuses = LatestStatus.objects.filter(device__in=device_ids).values_list(
+        "device_id", "is_on", "state", "valid_at"
+    )
+    latest = {
+        device_id: LatestReadings(status=StatusReading(*status)) for device_id, *status in statuses
+    }
+    attributes = (
+        LatestAttribute.objects.filter(device__in=device_ids)
+        .order_by("device_id", "name")
+        .values_list("device_id", "name", "value", "units", "valid_at")
+    )
+    for device_id, *attribute in attributes:
+        if device_id not in latest:
+            latest[device_id] = LatestReadings()
+        latest[device_id].attributes.append(AttributeReading(*attribute))
     return latest
-
-
-def latest_for_devices(devices: QuerySet[Device]) -> list[tuple[Device, LatestReadings]]:
-    """Each device with the newest reading of each of its attributes and its newest status.
-
-    Three queries however many devices there are, each made of index lookups: the devices,
-    their newest statuses, and their newest attributes. Never DISTINCT ON over the readings,
-    which reads every row of every device (PostgreSQL has no loose index scan).
-    """
-    newest_status = Status.objects.filter(device=OuterRef("pk")).order_by("-valid_at")
-    devices = list(devices.annotate(newest_status_id=Subquery(newest_status.values("pk")[:1])))
-    statuses = Status.objects.in_bulk([d.newest_status_id for d in devices if d.newest_status_id])
-    attributes: dict[int, list[Attribute]] = {device.pk: [] for device in devices}
-    if devices:
-        device_ids = Device.objects.filter(pk__in=[device.pk for device in devices])
-        for attribute in _newest_attributes(device_ids):
-            attributes[attribute.device_id].append(attribute)
-    return [
-        (
-            device,
-            LatestReadings(
-                attributes=attributes[device.pk], status=statuses.get(device.newest_status_id)
-            ),
-        )
-        for device in devices
-    ]
-
-
-def _newest_attributes(devices: QuerySet[Device]) -> models.query.RawQuerySet:
-    """The newest Attribute of each (device, name), ordered by device and name.
-
-    A recursive query walks the (device, name, valid_at) index from one name of a device to the
-    next, one lookup per name: the loose index scan that neither database does by itself. Then
-    one more lookup per name finds its newest reading: a LATERAL join on PostgreSQL, whose
-    planner may otherwise hash-join the whole table; SQLite always loops, and has no LATERAL.
-    """
-    # No user input reaches the SQL text: table names, and a compiled queryset with its params.
-    devices_sql, params = devices.order_by().values("pk").query.sql_with_params()
-    table, device_table = Attribute._meta.db_table, Device._meta.db_table
-
-    def newest(columns: str) -> str:
-        return f"""
-            SELECT {columns} FROM {table} newest
-            WHERE newest.device_id = n.device_id AND newest.name = n.name
-            ORDER BY newest.valid_at DESC LIMIT 1
-        """
-
-    if connections[devices.db].vendor == "postgresql":
-        join = f"CROSS JOIN LATERAL ({newest('*')}) a"
-    else:
-        join = f"JOIN {table} a ON a.id = ({newest('newest.id')})"
-    sql = f"""
-        WITH RECURSIVE names (device_id, name) AS (
-            SELECT d.id, (
-                SELECT CAST(a.name AS TEXT) FROM {table} a
-                WHERE a.device_id = d.id ORDER BY a.name LIMIT 1
-            )
-            FROM {device_table} d
-            WHERE d.id IN ({devices_sql})
-            UNION ALL
-            SELECT n.device_id, (
-                SELECT CAST(a.name AS TEXT) FROM {table} a
-                WHERE a.device_id = n.device_id AND a.name > n.name ORDER BY a.name LIMIT 1
-            )
-            FROM names n
-            WHERE n.name IS NOT NULL
-        )
-        SELECT a.* FROM names n
-        {join}
-        ORDER BY a.device_id, a.name
-    """
-    return Attribute.objects.db_manager(devices.db).raw(sql, params)
 
 
 # Bucket widths a chart may ask for, and the most buckets one history may have.
@@ -155,5 +126,6 @@ def history(
         .values("start")
         .annotate(avg=Avg("value"), min=Min("value"), max=Max("value"), count=Count("id"))
         .order_by("start")
+        .values_list(*HistoryBucket._fields)
     )
-    return [HistoryBucket(**row) for row in rows]
+    return [HistoryBucket._make(row) for row in rows]

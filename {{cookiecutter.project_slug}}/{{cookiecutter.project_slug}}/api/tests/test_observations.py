@@ -1,10 +1,17 @@
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
+from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory, UserFactory
+from ...observations.queries import BUCKETS, history, latest_readings
 from ...observations.tests.factories import AttributeFactory, StatusFactory
+from ..serializers import DeviceReadingsSerializer, HistorySerializer
 
 pytestmark = pytest.mark.django_db
 
@@ -13,6 +20,11 @@ NOON = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 def at(minutes: float) -> datetime:
     return NOON + timedelta(minutes=minutes)
+
+
+def as_json(data) -> object:
+    """Serializer output as a client reads it, through DRF's own renderer."""
+    return json.loads(JSONRenderer().render(data))
 
 
 def moment(text: str) -> datetime:
@@ -174,3 +186,46 @@ def test_latest_costs_the_same_queries_for_any_number_of_devices(
 
     assert len(response.json()) == devices
     assert all(len(d["latest"]["attributes"]) == 2 for d in response.json())
+
+
+# /api/latest/ and history answer from plain values; their serializers document them.
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/St_Johns"])
+def test_latest_answers_what_its_serializer_documents(api, user, zone):
+    heater = DeviceFactory(name="Heater", owner=user, last_seen_at=timezone.now())
+    DeviceFactory(name="Silent", owner=user)
+    AttributeFactory(device=heater, name="power", value=60.5, units="W", valid_at=at(0.25))
+    AttributeFactory(device=heater, name="temperature", value=21, valid_at=at(1))
+    StatusFactory(device=heater, is_on=False, state="standby", valid_at=at(2))
+    devices = list(Device.objects.filter(owner=user))
+    for device in devices:
+        device.latest = latest_readings(device)
+
+    with timezone.override(zone):
+        answered = api.get("/api/latest/").json()
+        request = Request(APIRequestFactory().get("/api/latest/"))
+        documented = DeviceReadingsSerializer(devices, many=True, context={"request": request})
+        documented = as_json(documented.data)
+
+    assert answered == documented
+    assert answered[0]["latest"]["status"]["valid_at"].endswith("Z" if zone == "UTC" else "-03:30")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/St_Johns"])
+def test_history_answers_what_its_serializer_documents(api, device, zone):
+    for minutes, value in [(0, 1.5), (20, 2), (90.5, 6)]:
+        AttributeFactory(device=device, name="temperature", value=value, valid_at=at(minutes))
+    parameters = {"name": "temperature", "bucket": "1h", "since": at(-60), "until": at(180)}
+
+    with timezone.override(zone):
+        answered = api.get(
+            f"/api/devices/{device.pk}/history/",
+            {**parameters, "since": at(-60).isoformat(), "until": at(180).isoformat()},
+        ).json()
+        buckets = history(device.pk, "temperature", BUCKETS["1h"], at(-60), at(180))
+        documented = HistorySerializer({"device": device.pk, **parameters, "buckets": buckets})
+        documented = as_json(documented.data)
+
+    assert answered == documented
+    assert [bucket["count"] for bucket in answered["buckets"]] == [2, 1]

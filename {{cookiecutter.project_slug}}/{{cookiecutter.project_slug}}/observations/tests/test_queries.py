@@ -4,7 +4,14 @@ import pytest
 
 from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
-from ..queries import HistoryBucket, history, latest_for_devices, latest_readings
+from ..queries import (
+    HistoryBucket,
+    LatestReadings,
+    StatusReading,
+    history,
+    latest_for_devices,
+    latest_readings,
+)
 from .factories import AttributeFactory, StatusFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +45,7 @@ def test_latest_readings_of_a_silent_device_are_empty():
 
 
 @pytest.mark.parametrize("devices", [3, 30])
-def test_latest_for_devices_takes_three_queries_however_many_devices(
+def test_latest_for_devices_takes_two_queries_however_many_devices(
     devices, django_assert_num_queries
 ):
     for device in DeviceFactory.create_batch(devices):
@@ -47,21 +54,23 @@ def test_latest_for_devices_takes_three_queries_however_many_devices(
         AttributeFactory(device=device, name="temperature", value=3, valid_at=NOON)
         StatusFactory(device=device, valid_at=NOON)
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         latest = latest_for_devices(Device.objects.all())
 
     assert len(latest) == devices
-    assert {tuple((a.name, a.value) for a in readings.attributes) for _, readings in latest} == {
-        (("power", 2), ("temperature", 3))
-    }
-    assert all(readings.status is not None for _, readings in latest)
+    named_values = {tuple((a.name, a.value) for a in r.attributes) for r in latest.values()}
+    assert named_values == {(("power", 2), ("temperature", 3))}
+    assert all(readings.status is not None for readings in latest.values())
 
 
-def test_latest_for_no_devices_asks_only_for_the_devices(django_assert_num_queries):
-    DeviceFactory(name="Heater")
+def test_latest_for_devices_has_only_the_devices_asked_for_that_reported():
+    heater, pump, _silent = DeviceFactory.create_batch(3)
+    AttributeFactory(device=heater, name="power", value=1, valid_at=NOON)
+    StatusFactory(device=pump, is_on=False, state="standby", valid_at=NOON)
 
-    with django_assert_num_queries(1):
-        assert latest_for_devices(Device.objects.filter(name="Pump")) == []
+    latest = latest_for_devices(Device.objects.exclude(pk=heater.pk))
+
+    assert latest == {pump.pk: LatestReadings(status=StatusReading(False, "standby", NOON))}
 
 
 def test_history_aggregates_in_one_query_and_floors_each_moment_to_its_bucket(

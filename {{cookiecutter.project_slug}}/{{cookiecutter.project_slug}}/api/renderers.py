@@ -1,0 +1,28 @@
+"""JSON written by orjson: the same output as DRF's renderer, several times faster.
+
+At a thousand devices, /api/latest/ is half a megabyte of JSON with four thousand timestamps;
+DRF's renderer formats each timestamp in Python and spends longer on the answer than the
+queries behind it. orjson writes datetimes as DRF does (ISO 8601, Z for UTC); whatever it does
+not know, such as lazy translations, goes through DRF's own encoder.
+"""
+
+from __future__ import annotations
+
+import orjson
+from rest_framework import renderers
+
+# DRF escapes these two for pages that embed JSON in a script; so does this renderer.
+LINE_SEPARATORS = {"\u2028".encode(): b"\\u2028", "\u2029".encode(): b"\\u2029"}
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        if data is None:
+            return b""
+        if self.get_indent(accepted_media_type, renderer_context or {}):
+            # Pretty output was asked for: DRF's own renderer indents it.
+            return super().render(data, accepted_media_type, renderer_context)
+        output = orjson.dumps(data, default=self.encoder_class().default, option=orjson.OPT_UTC_Z)
+        for character, escaped in LINE_SEPARATORS.items():
+            output = output.replace(character, escaped)
+        return output
