@@ -1,6 +1,9 @@
 import ssl
 from types import SimpleNamespace
 
+import pytest
+from django.apps import apps
+
 from config import celery_app
 from config.celery import visibility_timeout_problem
 
@@ -60,16 +63,23 @@ def test_beat_schedules_every_periodic_job_to_expire_within_its_interval():
     assert refresh["options"]["expires"] == 60
 
 
-def test_the_dev_server_says_in_one_line_that_tasks_run_in_process(settings_in_fresh_process):
-    # RUN_MAIN is how runserver's autoreloader marks the process that serves requests.
-    in_process = settings_in_fresh_process("config.settings.local", "''", RUN_MAIN="true")
-    with_redis = settings_in_fresh_process(
-        "config.settings.local", "''", RUN_MAIN="true", REDIS_URL="redis://localhost:6379/0"
-    )
+@pytest.mark.parametrize("eager", [True, False])
+def test_the_dev_server_says_in_one_line_when_tasks_run_in_process(
+    eager, settings, monkeypatch, capsys
+):
+    # CELERY_TASK_ALWAYS_EAGER follows REDIS_URL (tested above); RUN_MAIN is how runserver's
+    # autoreloader marks the process that serves requests.
+    settings.CELERY_TASK_ALWAYS_EAGER = eager
+    monkeypatch.setenv("RUN_MAIN", "true")
 
-    notice = [line for line in in_process.stderr.splitlines() if "in-process" in line]
-    assert notice == [
-        "Tasks run in-process because REDIS_URL is unset; set it in .env "
-        "(REDIS_URL=redis://127.0.0.1:6379/0) and run `make dev` to use a worker and beat."
-    ]
-    assert "in-process" not in with_redis.stderr
+    apps.get_app_config("interactions").ready()
+
+    notice = capsys.readouterr().err.splitlines()
+    assert notice == (
+        [
+            "Tasks run in-process because REDIS_URL is unset; set it in .env "
+            "(REDIS_URL=redis://127.0.0.1:6379/0) and run `make dev` to use a worker and beat."
+        ]
+        if eager
+        else []
+    )
