@@ -9,23 +9,31 @@ faster. So each PostgreSQL connection registers it on its cursors just before th
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
-from psycopg import adapters
-from psycopg.postgres import types
-from psycopg.pq import Format
 
-TIMESTAMPTZ = types["timestamptz"].oid
-# The optimised class when the C build is installed, else psycopg's own Python one.
-PARSER = adapters.get_loader(TIMESTAMPTZ, Format.TEXT)
+
+@cache
+def timestamptz_parser() -> tuple[int, type]:
+    """PostgreSQL's timestamptz type and psycopg's loader for it: the compiled one when the C
+    build is installed. Imported on first use, so that a project on SQLite never loads psycopg."""
+    from psycopg import adapters
+    from psycopg.postgres import types
+    from psycopg.pq import Format
+
+    timestamptz = types["timestamptz"].oid
+    return timestamptz, adapters.get_loader(timestamptz, Format.TEXT)
 
 
 def is_compiled() -> bool:
-    return not PARSER.__module__.startswith("psycopg.")
+    _, parser = timestamptz_parser()
+    return not parser.__module__.startswith("psycopg.")
 
 
 def parse_with_compiled_loader(execute, sql, params, many, context):
-    context["cursor"].cursor.adapters.register_loader(TIMESTAMPTZ, PARSER)
+    context["cursor"].cursor.adapters.register_loader(*timestamptz_parser())
     return execute(sql, params, many, context)
 
 
