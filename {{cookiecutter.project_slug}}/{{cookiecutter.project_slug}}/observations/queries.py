@@ -62,17 +62,18 @@ def latest_for_devices(devices: QuerySet[Device]) -> dict[int, LatestReadings]:
         "device_id", "is_on", "state", "valid_at"
     )
     latest = {
-        device_id: LatestReadings(status=StatusReading(*status)) for device_id, *status in statuses
+        device_id: LatestReadings(status=StatusReading(is_on, state, valid_at))
+        for device_id, is_on, state, valid_at in statuses
     }
     attributes = (
         LatestAttribute.objects.filter(device__in=device_ids)
         .order_by("device_id", "name")
         .values_list("device_id", "name", "value", "units", "valid_at")
     )
-    for device_id, *attribute in attributes:
+    for device_id, name, value, units, valid_at in attributes:
         if device_id not in latest:
             latest[device_id] = LatestReadings()
-        latest[device_id].attributes.append(AttributeReading(*attribute))
+        latest[device_id].attributes.append(AttributeReading(name, value, units, valid_at))
     return latest
 
 
