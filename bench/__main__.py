@@ -237,16 +237,19 @@ def scheduler_refresh(project: Project) -> dict:
 
 def database_figures(project: Project) -> dict:
     database_url = project.fresh_database()
-    process = subprocess.run(
-        [project.python, BENCH_DIR / "probes/database.py"],
-        cwd=project.root,
-        env=environment(DATABASE_URL=database_url),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    if process.returncode != 0:
-        sys.exit("the database probe failed")
-    return json.loads(process.stdout)
+    figures = {}
+    for part in ("ingest", "reads"):
+        process = subprocess.run(
+            [project.python, BENCH_DIR / "probes/database.py", part],
+            cwd=project.root,
+            env=environment(DATABASE_URL=database_url),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if process.returncode != 0:
+            sys.exit(f"the database probe failed ({part})")
+        figures |= json.loads(process.stdout)
+    return figures
 
 
 def time_to_first_green_test() -> float:
@@ -256,7 +259,8 @@ def time_to_first_green_test() -> float:
         started = time.perf_counter()
         project = Project("first-green")
         run([project.python, "manage.py", "migrate", "--verbosity", "0"], project.root)
-        run([project.root / ".venv/bin/pytest", "-q", "-p", "no:cacheprovider"], project.root)
+        # As its README says to: `make test`, the suite spread over every core.
+        run(["make", "test"], project.root)
         timings.append(time.perf_counter() - started)
         say(f"  run {attempt + 1}/{RUNS}: {timings[-1]:.1f} s")
     return statistics.median(timings)
@@ -312,7 +316,9 @@ def markdown(rows: list[dict], seconds: float) -> str:
         reference = (
             f"{number(row['reference'])} ({row['reference_is']})" if row["reference"] else "-"
         )
-        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "-"
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        if row["ratio"] is not None and row["ratio"] < 0.01:
+            ratio = f"{row['ratio']:.2g}"  # a thousandth, not 0.00
         lines.append(
             f"| {row['work']} | {number(row['this'])} | {reference} | {ratio} "
             f"| {row['target']} | {met} |"
