@@ -26,3 +26,16 @@ def test_status_list_renders(admin_client):
 
     assert status.device.name.encode() in response.content
     assert b"standby" in response.content
+
+
+def test_a_reading_can_be_seen_but_not_changed(admin_client):
+    reading = AttributeFactory(name="power", value=42, units="W")
+    url = reverse("admin:observations_attribute_change", args=[reading.pk])
+
+    page = admin_client.get(url)
+    admin_client.post(url, {"device": reading.device.pk, "name": "power", "value": 1})
+
+    assert page.status_code == 200
+    assert b"Save" not in page.content
+    reading.refresh_from_db()
+    assert reading.value == 42
