@@ -355,7 +355,6 @@ def main() -> None:
         scheduler_project.drop_databases()
     seconds = time.perf_counter() - started
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "latest.json").write_text(json.dumps({"figures": figures}, indent=2) + "\n")
     rows = table(figures)
     (RESULTS_DIR / "latest.json").write_text(
         json.dumps({"figures": figures, "table": rows}, indent=2) + "\n"

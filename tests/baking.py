@@ -51,16 +51,20 @@ def rendered_answers(**answers) -> dict:
     return prompt_for_config(context, no_input=True)
 
 
+def unavailable(message: str, remedy: str) -> None:
+    """Something a test needs is missing: skip locally, fail in CI, which must have it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; CI must have it")
+    pytest.skip(f"{message}; {remedy}")
+
+
 def require_service(name: str) -> None:
     """Skip locally, fail in CI, when a service a test needs does not answer."""
     host, port = SERVICES[name]
     try:
         socket.create_connection((host, port), timeout=2).close()
     except OSError:
-        message = f"{name} does not answer on {host}:{port}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must have it running")
-        pytest.skip(f"{message}; start {name} to run this test")
+        unavailable(f"{name} does not answer on {host}:{port}", f"start {name} to run this test")
 
 
 def uv_executable() -> str:

@@ -1,14 +1,13 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from .baking import TEMPLATE_DIR, load_hook, project_environment, uv_executable
+from .services import answers, free_port
 
 
 @pytest.fixture(scope="session")
@@ -21,15 +20,10 @@ def post_gen():
     return load_hook("post_gen_project")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo(tmp_path_factory):
-    """Start scripts/demo, as `make demo` does, and wait until the admin answers."""
+    """Start scripts/demo, as `make demo` does, and wait until the admin answers; one demo for
+    the tests that look at it, none of which changes what another sees."""
     tmp_path = tmp_path_factory.mktemp("demo")
     port = free_port()
     log_path = tmp_path / "demo.log"
@@ -48,12 +42,8 @@ def demo(tmp_path_factory):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and process.poll() is None:
             match = re.search(r"user: (\S+)\s+password: (\S+)", log_path.read_text())
-            if match:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
-                    break
-                except OSError:
-                    pass
+            if match and answers(f"http://127.0.0.1:{port}/admin/login/"):
+                break
             time.sleep(0.5)
         else:
             pytest.fail(f"the demo did not come up:\n{log_path.read_text()[-5000:]}")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,7 +17,36 @@ import psycopg
 import pytest
 import redis
 
-from .baking import POSTGRES_URL, project_environment, require_service
+from .baking import POSTGRES_URL, project_environment, require_service, run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """Whether `url` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards; yields its URL."""
+    require_service("PostgreSQL")
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_URL}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: float = 0.5):
@@ -51,29 +82,28 @@ class ProjectProcess:
     def kill(self) -> None:
         """SIGKILL, as a crashed machine would: no clean shutdown, no acknowledgements."""
         self._signal(signal.SIGKILL)
+        self.popen.wait(timeout=20)
 
     def stop(self) -> None:
+        """SIGTERM, and SIGKILL if the process has not ended 20 s later."""
         self._signal(signal.SIGTERM)
         try:
             self.popen.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
+            self.kill()
 
     def _signal(self, number: int) -> None:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, number)
-            self.popen.wait(timeout=20)
 
 
 class Deployment:
     """A baked project on a database and a Redis database of its own, with its processes."""
 
-    def __init__(self, project: Path, redis_db: int, **variables: str):
-        require_service("PostgreSQL")
+    def __init__(self, project: Path, database_url: str, redis_db: int, **variables: str):
         require_service("Redis")
         self.project = project
-        self.database = f"e2e_{secrets.token_hex(4)}"
-        self.database_url = f"{POSTGRES_URL}/{self.database}"
+        self.database_url = database_url
         self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
         self.variables = {
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
@@ -82,23 +112,12 @@ class Deployment:
             **variables,
         }
         self.processes: list[ProjectProcess] = []
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{self.database}"')
         redis.Redis.from_url(self.redis_url).flushdb()
         self.manage("migrate", "--verbosity", "0")
 
     def manage(self, *arguments: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [self.project / ".venv/bin/python", "manage.py", *arguments],
-            cwd=self.project,
-            env=project_environment(**self.variables),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"manage.py {' '.join(arguments)}:\n{result.stdout}\n{result.stderr}")
-        return result
+        python = str(self.project / ".venv/bin/python")
+        return run([python, "manage.py", *arguments], self.project, timeout=300, **self.variables)
 
     def start(self, name: str, *celery_arguments: str) -> ProjectProcess:
         process = ProjectProcess(
@@ -139,15 +158,14 @@ class Deployment:
     def close(self) -> None:
         for process in self.processes:
             process.stop()
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         redis.Redis.from_url(self.redis_url).flushdb()
 
 
 @contextmanager
 def deployment(project: Path, redis_db: int, **variables: str):
-    running = Deployment(project, redis_db, **variables)
-    try:
-        yield running
-    finally:
-        running.close()
+    with postgres_database("e2e") as database_url:
+        running = Deployment(project, database_url, redis_db, **variables)
+        try:
+            yield running
+        finally:
+            running.close()

@@ -3,18 +3,14 @@ against its real server on a real PostgreSQL database: no request ends in a serv
 
 from __future__ import annotations
 
-import secrets
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from .baking import POSTGRES_URL, bake, project_environment, require_service, run, uv_executable
-from .services import ProjectProcess, wait_for
+from .baking import bake, project_environment, run, uv_executable
+from .services import ProjectProcess, answers, free_port, postgres_database, wait_for
 
 # A staff member, so that every operation (writes included) gets past authorisation and into
 # the code that validates input, with a token and the demo's devices as their own.
@@ -31,31 +27,10 @@ print(Token.objects.create(user=fuzzer).key)
 MAX_EXAMPLES = 25
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def database_url():
-    require_service("PostgreSQL")
-    name = f"api_fuzz_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES_URL}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES_URL}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database("api_fuzz") as url:
+        yield url
 
 
 def test_schemathesis_finds_no_server_error_in_the_api(tmp_path, database_url):

@@ -3,12 +3,11 @@ a drawn chart, switch a device and watch its command settle."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from .baking import TEMPLATE_DIR
+from .baking import TEMPLATE_DIR, unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Kept after the run, for a person to look at (CI keeps the folder as an artifact).
@@ -29,10 +28,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def browser():
     if not CHROMIUM.exists():
-        message = "Chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"Chromium is not installed at {CHROMIUM}", "apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -143,7 +143,6 @@ def ingest_figures(device_ids) -> dict:
         "backfill_rows": len(backfill),
         "backfill_rows_per_s": statistics.median(backfill_rates),
         "copy_rows_per_s": statistics.median(copy_rates),
-        "backfill_idempotent": True,
     }
 
 

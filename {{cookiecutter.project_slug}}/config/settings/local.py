@@ -1,7 +1,7 @@
 """Settings for a developer's machine: `make dev`."""
 
 from .base import *  # noqa: F403
-from .base import VENDORS, env
+from .base import SIMULATOR_API_TOKEN, VENDORS, env
 
 DEBUG = True
 SECRET_KEY = env(
@@ -16,11 +16,5 @@ EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # {{ cookiecutter.__vendor_module.upper() }}_API_URL points at the real one.
 SIMULATOR_API_ENABLED = True
 http_vendor = VENDORS["{{ cookiecutter.__vendor_module }}"]["OPTIONS"]
-http_vendor["base_url"] = env(
-    "{{ cookiecutter.__vendor_module.upper() }}_API_URL",
-    default="http://127.0.0.1:8000/vendor-simulator/v1/",
-)
-http_vendor["api_token"] = env(
-    "{{ cookiecutter.__vendor_module.upper() }}_API_TOKEN",
-    default="simulator-token",
-)
+http_vendor["base_url"] = http_vendor["base_url"] or "http://127.0.0.1:8000/vendor-simulator/v1/"
+http_vendor["api_token"] = http_vendor["api_token"] or SIMULATOR_API_TOKEN

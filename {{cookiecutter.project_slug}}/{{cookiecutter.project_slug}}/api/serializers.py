@@ -19,7 +19,7 @@ from rest_framework import serializers
 from ..devices.models import Device, heard_since, online_since
 from ..interactions.models import Command
 from ..observations import queries
-from ..observations.models import Attribute
+from ..observations.models import Attribute, Status
 from ..observations.queries import BUCKETS, MAX_BUCKETS
 
 DEFAULT_HISTORY = timedelta(hours=24)
@@ -47,30 +47,23 @@ def unstorable(value) -> str | None:
     return None
 
 
+# Models describe the fields; the latest readings, plain tuples with the same names, are written
+# through the same serializers.
+class StatusSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Status
+        fields = ["is_on", "state", "valid_at"]
+
+
 class AttributeSerializer(serializers.ModelSerializer):
     class Meta:
         model = Attribute
         fields = ["name", "value", "units", "valid_at"]
 
 
-class AttributeReadingSerializer(serializers.Serializer):
-    name = serializers.CharField(help_text="What was measured, e.g. 'temperature'.")
-    value = serializers.FloatField()
-    units = serializers.CharField(help_text="e.g. '°C', 'W'.")
-    valid_at = serializers.DateTimeField(help_text="When the reading was taken.")
-
-
-class StatusReadingSerializer(serializers.Serializer):
-    is_on = serializers.BooleanField()
-    state = serializers.CharField(help_text="The vendor's state, e.g. 'standby'.")
-    valid_at = serializers.DateTimeField(help_text="When the status was taken.")
-
-
 class LatestReadingsSerializer(serializers.Serializer):
-    status = StatusReadingSerializer(
-        allow_null=True, help_text="The newest status; null if none yet."
-    )
-    attributes = AttributeReadingSerializer(many=True, help_text="The newest reading of each name.")
+    status = StatusSerializer(allow_null=True, help_text="The newest status; null if none yet.")
+    attributes = AttributeSerializer(many=True, help_text="The newest reading of each name.")
 
 
 class DeviceSerializer(serializers.ModelSerializer):

@@ -28,7 +28,10 @@ RANGES = {
 @login_required
 def device_list(request):
     now = timezone.now()
-    devices = Device.objects.visible_to(request.user).order_by("name")
+    # Only what the page shows: the list has every device, and metadata may be large.
+    devices = Device.objects.visible_to(request.user).only(
+        "name", "location", "vendor", "last_seen_at", "created_at"
+    )
     latest = latest_for_devices(devices)
     rows = [
         {

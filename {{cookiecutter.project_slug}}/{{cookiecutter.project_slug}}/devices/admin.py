@@ -49,15 +49,17 @@ class DeviceAdmin(admin.ModelAdmin):
         self._switch(request, queryset, is_on=False)
 
     def _switch(self, request, queryset, is_on: bool) -> None:
-        commands = [
-            request_status(device, is_on, requested_by=request.user)[0] for device in queryset
+        # Paired with the devices in hand: a settled command no longer holds its device.
+        sent = [
+            (device, request_status(device, is_on, requested_by=request.user)[0])
+            for device in queryset
         ]
         action = "on" if is_on else "off"
-        states = ", ".join(f"{command.device}: {command.state}" for command in commands)
-        failed = any(command.state == command.State.FAILED for command in commands)
+        states = ", ".join(f"{device}: {command.state}" for device, command in sent)
+        failed = any(command.state == command.State.FAILED for _, command in sent)
         self.message_user(
             request,
-            f"Turn {action}, {len(commands)} commands ({states}).",
+            f"Turn {action}, {len(sent)} commands ({states}).",
             level=messages.WARNING if failed else messages.INFO,
         )
 

@@ -7,37 +7,36 @@ from .models import Alert, Command, JobRun, Schedule
 from .schedule import next_run_at
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """Rows the project writes as things happen: shown here, never added or edited."""
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 @admin.register(Command)
-class CommandAdmin(admin.ModelAdmin):
+class CommandAdmin(RecordAdmin):
+    # Commands are asked for on a device (its actions, the dashboard, the API), which sends them.
     list_display = ("device", "is_on", "state", "created_at", "finished_at", "error")
     list_filter = ("state", "is_on")
     list_select_related = ("device",)
     search_fields = ("device__name", "device__vendor_device_id")
-    readonly_fields = [field.name for field in Command._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # commands are asked for on a device, so that they are sent
 
 
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(RecordAdmin):
     list_display = ("name", "started_at", "duration", "outcome", "detail")
     list_filter = ("name", "outcome")
     date_hierarchy = "started_at"
-    readonly_fields = [field.name for field in JobRun._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(RecordAdmin):
     list_display = ("message", "kind", "opened_at", "resolved_at")
     list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
-    readonly_fields = [field.name for field in Alert._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 @admin.register(Schedule)

@@ -36,10 +36,9 @@ def request_status(
     earlier command by the same person (a client retrying after a lost answer) returns that
     command as it stands and sends nothing.
     """
-    if idempotency_key:
-        earlier = _earlier_command(device, is_on, requested_by, idempotency_key)
-        if earlier is not None:
-            return earlier, False
+    earlier = _earlier_command(device, is_on, requested_by, idempotency_key)
+    if earlier is not None:
+        return earlier, False
     try:
         with transaction.atomic():
             command = Command.objects.create(

@@ -51,7 +51,7 @@ def job_health(now: datetime) -> list[JobHealth]:
     within twice its interval, once the schedule has been running that long."""
     from .schedule import periodic_jobs  # the schedule lists check_health: import it late
 
-    first_run = JobRun.objects.order_by("started_at").first()
+    first_run = None
     health = []
     for job in periodic_jobs():
         runs = JobRun.objects.filter(name=job.name).order_by("-started_at")
@@ -61,6 +61,8 @@ def job_health(now: datetime) -> list[JobHealth]:
         if last_success is not None:
             overdue = last_success.started_at < now - allowed
         else:
+            # Asked only for a job that has never succeeded: it sorts every run there is.
+            first_run = first_run or JobRun.objects.order_by("started_at").first()
             overdue = first_run is not None and first_run.started_at < now - allowed
         health.append(JobHealth(job, last_run, last_success, overdue))
     return health

@@ -12,14 +12,19 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import timedelta
-from itertools import islice
 
 from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
 from ..devices.models import Device
-from ..observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
+from ..observations.ingest import (
+    AttributeRow,
+    StatusRow,
+    chunked,
+    store_attributes,
+    store_statuses,
+)
 from ..observations.models import Attribute, Status
 from ..vendors.base import AttributeReading, PermanentVendorError, StatusReading, VendorClient
 from ..vendors.registry import vendor_client
@@ -62,13 +67,11 @@ def device_batches() -> list[list[int]]:
     by_vendor: dict[str, list[int]] = defaultdict(list)
     for device_id, vendor in Device.objects.order_by("vendor", "pk").values_list("pk", "vendor"):
         by_vendor[vendor].append(device_id)
-    batches = []
-    for vendor, device_ids in by_vendor.items():
-        size = _batch_size(vendor)
-        iterator = iter(device_ids)
-        while batch := list(islice(iterator, size)):
-            batches.append(batch)
-    return batches
+    return [
+        list(batch)
+        for vendor, device_ids in by_vendor.items()
+        for batch in chunked(device_ids, _batch_size(vendor))
+    ]
 
 
 def refresh_all() -> list[int]:
@@ -164,9 +167,8 @@ def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> list[int]:
             refused |= {device.pk: str(error) for device in vendor_devices}
             continue
         key_of = {device.vendor_device_id: device.pk for device in vendor_devices}
-        for start in range(0, len(vendor_devices), client.batch_size):
-            batch = vendor_devices[start : start + client.batch_size]
-            for reading in _read_batch(client, batch, reads, refused):
+        for batch in chunked(vendor_devices, client.batch_size):
+            for reading in _read_batch(client, list(batch), reads, refused):
                 device_id = key_of[reading.vendor_device_id]
                 if isinstance(reading, StatusReading):
                     statuses.append(

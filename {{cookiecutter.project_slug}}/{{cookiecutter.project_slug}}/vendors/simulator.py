@@ -192,8 +192,8 @@ class SimulatorClient(VendorClient):
     """The default vendor: the simulated cloud, called in-process."""
 
     def __init__(self, **options):
-        # Options are read by simulated_cloud(), shared with the HTTP simulator.
-        self.batch_size = SimulatorOptions(**options).batch_size
+        # The options are the simulated cloud's, shared with the HTTP simulator: read them there.
+        self.batch_size = simulated_cloud().options.batch_size
 
     def list_devices(self) -> list[DeviceInfo]:
         return simulated_cloud().list_devices()

@@ -17,7 +17,7 @@
       headers: {
         "Content-Type": "application/json",
         "X-CSRFToken": csrfToken,
-        // A retried click sends the same key: the server creates one command.
+        // A key per click: the same request sent again would get this command back.
         "Idempotency-Key": crypto.randomUUID ? crypto.randomUUID() : String(Date.now()),
       },
       body: JSON.stringify({ is_on: isOn }),

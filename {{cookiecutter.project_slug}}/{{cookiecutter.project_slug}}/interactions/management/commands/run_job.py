@@ -27,12 +27,15 @@ DEVICE_JOBS = {
 }
 
 
+def job_names() -> list[str]:
+    return [job.name for job in periodic_jobs()] + list(DEVICE_JOBS)
+
+
 class Command(BaseCommand):
     help = "Run a job now: a periodic job, or a device job with --device."
 
     def add_arguments(self, parser):
-        names = [job.name for job in periodic_jobs()] + list(DEVICE_JOBS)
-        parser.add_argument("name", help=f"one of: {', '.join(names)}")
+        parser.add_argument("name", help=f"one of: {', '.join(job_names())}")
         parser.add_argument("--device", type=int, metavar="ID", help="the device's id")
 
     def handle(self, name: str, device: int | None, **options):
@@ -48,8 +51,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No device has id {device}.")
             job, arguments = DEVICE_JOBS[name], (device,)
         else:
-            known = [job.name for job in periodic_jobs()] + list(DEVICE_JOBS)
-            raise CommandError(f"Unknown job {name!r}: choose one of {', '.join(known)}.")
+            raise CommandError(f"Unknown job {name!r}: choose one of {', '.join(job_names())}.")
 
         started = time.monotonic()
         try:
