@@ -66,6 +66,8 @@ def test_the_expected_files_are_present_and_absent(variant):
         "config/settings/test.py",
         "config/urls.py",
         "config/wsgi.py",
+        f"{slug}/users/models.py",
+        f"{slug}/users/migrations/0001_initial.py",
         f"{slug}/devices/models.py",
         f"{slug}/devices/migrations/0001_initial.py",
         f"{slug}/observations/models.py",

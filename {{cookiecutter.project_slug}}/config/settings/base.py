@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "{{ cookiecutter.project_slug }}.users",
     "{{ cookiecutter.project_slug }}.devices",
     "{{ cookiecutter.project_slug }}.observations",
     "{{ cookiecutter.project_slug }}.vendors",
@@ -58,6 +59,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Our own user model from the first migration: swapping auth.User later is a hard migration.
+AUTH_USER_MODEL = "users.User"
 
 ROOT_URLCONF = "config.urls"
 LOGIN_URL = "login"
