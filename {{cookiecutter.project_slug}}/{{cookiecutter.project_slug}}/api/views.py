@@ -24,7 +24,11 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from ..devices.models import Device
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from ..interactions.control import CommandNotQueued, IdempotencyKeyReused, request_status
+{%- else %}
 from ..interactions.control import IdempotencyKeyReused, request_status
+{%- endif %}
 from ..interactions.models import Command
 from ..observations import queries
 from . import serializers
@@ -179,6 +183,14 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
             400: BAD_INPUT,
             404: NOT_FOUND,
             422: OpenApiResponse(description="The idempotency key names another command."),
+{%- if cookiecutter.scheduler == "celery-beat" %}
+            503: OpenApiResponse(
+                description=(
+                    "The command could not be queued: retry after Retry-After seconds with the "
+                    "same Idempotency-Key."
+                )
+            ),
+{%- endif %}
         },
     )
     @action(
@@ -217,6 +229,14 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
             )
         except IdempotencyKeyReused as error:
             return Response({IDEMPOTENCY_KEY: [str(error)]}, status=422)
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        except CommandNotQueued as error:
+            return Response(
+                {"detail": str(error)},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(error.retry_after)},
+            )
+{%- endif %}
         data = self.get_serializer(command).data
         # str(): the url is a Hyperlink, which WSGI servers refuse as a header value.
         return Response(data, status=COMMAND_REQUESTED, headers={"Location": str(data["url"])})

@@ -12,7 +12,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ..devices.models import Device
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from ..interactions.control import CommandNotQueued, request_status
+{%- else %}
 from ..interactions.control import request_status
+{%- endif %}
 from ..interactions.health import is_silent
 from ..observations.queries import LatestReadings, history, latest_for_devices, latest_readings
 from .charts import Point, line_chart
@@ -76,6 +80,14 @@ def switch(request, pk: int):
     """The switch without JavaScript; the page's script sends the same through the API."""
     device = get_object_or_404(Device.objects.visible_to(request.user), pk=pk)
     is_on = request.POST.get("is_on") == "true"
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    try:
+        command, _ = request_status(device, is_on, requested_by=request.user)
+    except CommandNotQueued as error:
+        messages.error(request, str(error))
+        return redirect("dashboard:device", pk=device.pk)
+{%- else %}
     command, _ = request_status(device, is_on, requested_by=request.user)
+{%- endif %}
     messages.info(request, f"Turn {'on' if is_on else 'off'}: {command.state}.")
     return redirect("dashboard:device", pk=device.pk)

@@ -2,7 +2,11 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+{% if cookiecutter.scheduler == "celery-beat" -%}
+from ..interactions.control import CommandNotQueued, request_refresh, request_status
+{% else -%}
 from ..interactions.control import request_refresh, request_status
+{% endif -%}
 from ..interactions.health import is_silent
 from ..observations.queries import latest_readings
 from .models import Device
@@ -49,11 +53,23 @@ class DeviceAdmin(admin.ModelAdmin):
         self._switch(request, queryset, is_on=False)
 
     def _switch(self, request, queryset, is_on: bool) -> None:
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        try:
+            # Paired with the devices in hand: a settled command no longer holds its device.
+            sent = [
+                (device, request_status(device, is_on, requested_by=request.user)[0])
+                for device in queryset
+            ]
+        except CommandNotQueued as error:
+            self.message_user(request, str(error), level=messages.ERROR)
+            return
+{%- else %}
         # Paired with the devices in hand: a settled command no longer holds its device.
         sent = [
             (device, request_status(device, is_on, requested_by=request.user)[0])
             for device in queryset
         ]
+{%- endif %}
         action = "on" if is_on else "off"
         states = ", ".join(f"{device}: {command.state}" for device, command in sent)
         failed = any(command.state == command.State.FAILED for _, command in sent)

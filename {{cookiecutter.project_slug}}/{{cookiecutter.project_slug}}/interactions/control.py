@@ -3,21 +3,42 @@ and the command line share."""
 
 from __future__ import annotations
 
+{% if cookiecutter.scheduler == "celery-beat" -%}
+import logging
+
+{% endif -%}
 from django.db import IntegrityError, transaction
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from kombu.exceptions import OperationalError
+{%- endif %}
 
 from ..devices.models import Device
 {%- if cookiecutter.scheduler == "heroku-scheduler" %}
 from ..vendors.base import VendorError
-from . import jobs
+from . import delivery, jobs
+{%- else %}
+from . import delivery
 {%- endif %}
 from .models import Command
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from .tasks import refresh_devices, send_command
+
+logger = logging.getLogger(__name__)
 {%- endif %}
 
 
 class IdempotencyKeyReused(Exception):
     """The idempotency key already names a command for another device or state."""
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+class CommandNotQueued(Exception):
+    """The task queue could not be reached: the command failed unsent, and a retry with its
+    idempotency key queues it again."""
+
+    # Seconds to wait before trying again: a Redis restart takes about this long.
+    retry_after = 30
+{%- endif %}
 
 
 def request_status(
@@ -25,6 +46,7 @@ def request_status(
 ) -> tuple[Command, bool]:
 {%- if cookiecutter.scheduler == "celery-beat" %}
     """Queue a command for the device; a worker sends it. Poll the command until it settles.
+    Raise CommandNotQueued when the task queue cannot be reached.
 {%- else %}
     """Send a command to the device now and return it settled: confirmed or failed.
 
@@ -34,10 +56,14 @@ def request_status(
 
     Return the command and whether this call created it. A call with the idempotency key of an
     earlier command by the same person (a client retrying after a lost answer) returns that
-    command as it stands and sends nothing.
+    command as it stands and sends nothing, unless no attempt ever sent it (the queue could not
+    be reached): then it is sent now.
     """
     earlier = _earlier_command(device, is_on, requested_by, idempotency_key)
     if earlier is not None:
+        if delivery.requeue_if_never_sent(earlier):
+            send(earlier.pk)
+            earlier.refresh_from_db()
         return earlier, False
     try:
         with transaction.atomic():
@@ -53,17 +79,47 @@ def request_status(
         if earlier is None:
             raise
         return earlier, False
-{%- if cookiecutter.scheduler == "celery-beat" %}
-    # Sent once the transaction commits, so the worker always finds the row.
-    send_command.delay_on_commit(command.pk)
-{%- else %}
-    try:
-        jobs.set_status(command.pk)
-    except VendorError as error:
-        jobs.fail_command(command.pk, str(error))
+    send(command.pk)
+{%- if cookiecutter.scheduler == "heroku-scheduler" %}
     command.refresh_from_db()
 {%- endif %}
     return command, True
+
+
+def send(command_id: int) -> None:
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    """Queue the command for a worker, or raise CommandNotQueued, having failed it, when the
+    queue cannot be reached.
+
+    Inside a caller's transaction the row is not visible to a worker before the commit: it is
+    queued then, and should the queue fail at that moment, the sweeper queues it later.
+    """
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _queue_or_leave_to_the_sweeper(command_id))
+        return
+    try:
+        send_command.delay(command_id)
+    except OperationalError as error:
+        logger.warning("Command %s not queued: %s", command_id, error)
+        delivery.fail_command(command_id, delivery.NOT_QUEUED)
+        raise CommandNotQueued(
+            "The task queue cannot be reached, so nothing was sent: try again in "
+            f"{CommandNotQueued.retry_after} s."
+        ) from error
+
+
+def _queue_or_leave_to_the_sweeper(command_id: int) -> None:
+    try:
+        send_command.delay(command_id)
+    except OperationalError as error:
+        logger.warning("Command %s left for the sweeper to queue: %s", command_id, error)
+{%- else %}
+    """Send the command now, in this process; a vendor error fails it."""
+    try:
+        jobs.set_status(command_id)
+    except VendorError as error:
+        jobs.fail_command(command_id, str(error))
+{%- endif %}
 
 
 def request_refresh(device_ids: list[int]) -> str:

@@ -28,6 +28,7 @@ from ..observations.ingest import (
 from ..observations.models import Attribute, Status
 from ..vendors.base import AttributeReading, PermanentVendorError, StatusReading, VendorClient
 from ..vendors.registry import vendor_client
+from .delivery import claim, fail_command
 from .models import Command, JobRun
 
 logger = logging.getLogger(__name__)
@@ -98,19 +99,22 @@ def refresh_all() -> list[int]:
 
 
 def set_status(command_id: int) -> int:
-    """Send a queued command to its device's vendor and record what the vendor confirms.
+    """Send a command to its device's vendor and record what the vendor confirms.
 
-    A command that has settled is left alone, so a redelivered task sends nothing twice.
-    Transient vendor errors propagate for the caller to retry; a permanent one fails the
-    command and propagates too.
+    Only an attempt that claims the command sends it (delivery.py): a redelivered or repeated
+    task finds it settled, or being sent, and sends nothing. When an earlier attempt may have
+    reached the vendor, the device is read first, and a device already in the state asked for
+    confirms the command without a second send. Transient vendor errors propagate for the
+    caller to retry; a permanent one fails the command and propagates too.
     """
-    command = Command.objects.select_related("device").get(pk=command_id)
-    if command.is_settled:
-        return command.pk
-    Command.objects.filter(pk=command.pk).update(state=Command.State.SENT, sent_at=timezone.now())
+    command = claim(command_id)
+    if command is None:
+        return command_id
     device = command.device
+    client = vendor_client(device.vendor)
     try:
-        status = vendor_client(device.vendor).set_status(device.vendor_device_id, command.is_on)
+        status = _status_if_switched(client, device, command) if command.attempts > 1 else None
+        status = status or client.set_status(device.vendor_device_id, command.is_on)
     except PermanentVendorError as error:
         fail_command(command.pk, str(error))
         raise
@@ -118,7 +122,8 @@ def set_status(command_id: int) -> int:
     with transaction.atomic():
         store_statuses([StatusRow(device.pk, status.is_on, status.state, status.valid_at)])
         Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now(), last_error="")
-        Command.objects.filter(pk=command.pk).update(
+        # A command the sweeper failed meanwhile stays failed: its person was told so.
+        Command.objects.filter(pk=command.pk).exclude(state__in=Command.SETTLED).update(
             state=Command.State.CONFIRMED if confirmed else Command.State.FAILED,
             vendor_answer=_answer(status),
             error="" if confirmed else f"the vendor reports the device {status.state}",
@@ -127,12 +132,12 @@ def set_status(command_id: int) -> int:
     return command.pk
 
 
-def fail_command(command_id: int, reason: str) -> int:
-    """Mark a command failed, unless it has already settled."""
-    Command.objects.filter(pk=command_id).exclude(state__in=Command.SETTLED).update(
-        state=Command.State.FAILED, error=reason[:2000], finished_at=timezone.now()
-    )
-    return command_id
+def _status_if_switched(
+    client: VendorClient, device: Device, command: Command
+) -> StatusReading | None:
+    """The device's status if it is already as the command asks, else None."""
+    statuses = client.read_statuses([device.vendor_device_id])
+    return next((status for status in statuses if status.is_on == command.is_on), None)
 
 
 def prune_observations() -> int:

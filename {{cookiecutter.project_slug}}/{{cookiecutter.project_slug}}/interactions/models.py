@@ -37,13 +37,30 @@ class Command(models.Model):
         help_text="A retried request with the same key sends nothing twice.",
     )
     created_at = models.DateTimeField(default=timezone.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When the command was last queued, or when its next retry is due.",
+    )
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the latest attempt to send it started."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Attempts to send it: each may have reached the vendor."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         get_latest_by = "created_at"
-        indexes = [models.Index(fields=["device", "-created_at"], name="command_device_recent")]
+        indexes = [
+            models.Index(fields=["device", "-created_at"], name="command_device_recent"),
+            # The sweeper's look for commands still in flight (interactions/delivery.py).
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(state__in=["queued", "sent"]),
+                name="command_unsettled",
+            ),
+        ]
         constraints = [
             # Settles the race of two retries arriving at once: the second insert fails, and
             # it answers with the command the first one created.

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from . import jobs
+from . import delivery, jobs
 from .health import check_health
 from .models import JobRun
 
@@ -50,12 +50,27 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
             description="Alert once about devices gone silent and jobs that stopped succeeding.",
         ),
         PeriodicJob(
+            name="settle_commands",
+            run=settle_commands,
+            every=timedelta(seconds=settings.MONITOR_INTERVAL_SECONDS),
+            description=(
+                "Send again the commands whose last attempt was abandoned; fail those older "
+                "than COMMAND_TIMEOUT_SECONDS."
+            ),
+        ),
+        PeriodicJob(
             name="prune_observations",
             run=jobs.prune_observations,
             every=timedelta(days=1),
             description="Delete readings older than OBSERVATION_RETENTION_DAYS.",
         ),
     )
+
+
+def settle_commands() -> delivery.Swept:
+    from .control import send  # control sends through the tasks, which read this schedule
+
+    return delivery.settle_commands(send)
 
 
 def periodic_job(name: str) -> PeriodicJob | None:

@@ -17,7 +17,7 @@ from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 
 from ..vendors.base import PermanentVendorError, TransientVendorError, VendorError
-from . import health, jobs
+from . import delivery, health, jobs
 from .heartbeats import recorded_run
 
 logger = logging.getLogger(__name__)
@@ -86,10 +86,23 @@ class SendCommandTask(VendorTask):
         super().give_up(error, command_id)
         jobs.fail_command(command_id, str(error))
 
+    def retry(self, *args, countdown: float | None = None, **kwargs):
+        # The attempt gives its claim back until the retry is due, for the retry to take.
+        delivery.release(self.request.args[0], countdown or 0)
+        return super().retry(*args, countdown=countdown, **kwargs)
+
 
 @shared_task(base=SendCommandTask, bind=True, name="interactions.send_command")
 def send_command(self: SendCommandTask, command_id: int) -> int | None:
     return self.call_vendor(jobs.set_status, command_id)
+
+
+@shared_task(name="interactions.settle_commands")
+def settle_commands() -> int:
+    with recorded_run("settle_commands") as run:
+        swept = delivery.settle_commands(send_command.delay)
+        run.detail = str(swept)
+    return len(swept.resent)
 
 
 @shared_task(name="interactions.check_health")

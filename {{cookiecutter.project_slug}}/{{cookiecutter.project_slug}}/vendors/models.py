@@ -13,6 +13,9 @@ class SimulatedDevice(models.Model):
     name = models.CharField(max_length=100)
     is_on = models.BooleanField(default=True)
     switched_at = models.DateTimeField(default=timezone.now)
+    set_status_calls = models.PositiveIntegerField(
+        default=0, help_text="Requests to switch it that the simulated vendor carried out."
+    )
 
     def __str__(self) -> str:
         return self.vendor_device_id

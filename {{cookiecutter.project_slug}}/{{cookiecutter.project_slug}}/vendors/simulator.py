@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.db.models import F
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -160,6 +161,10 @@ class SimulatedCloud:
     def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
         with self.call():
             (device,) = self.devices([vendor_device_id])
+            # Counted, so that a test can tell how often a device was really switched.
+            SimulatedDevice.objects.filter(pk=device.pk).update(
+                set_status_calls=F("set_status_calls") + 1
+            )
             if device.is_on != is_on:
                 device.is_on = is_on
                 device.switched_at = timezone.now()

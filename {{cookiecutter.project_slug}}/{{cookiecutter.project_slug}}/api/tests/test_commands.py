@@ -47,6 +47,64 @@ def test_a_command_is_accepted_with_where_to_poll_it(switch, device):
     # WSGI servers refuse header values of a str subclass, such as DRF's Hyperlink.
     assert type(response["Location"]) is str
     assert body["url"].endswith(f"/api/commands/{command.pk}/")
+
+
+@pytest.fixture
+def queue_down(monkeypatch):
+    """The task queue refuses every message until `queue_down.up()`."""
+    from kombu.exceptions import OperationalError
+
+    from ...interactions import tasks
+
+    published = []
+
+    class Queue:
+        is_up = False
+
+        def delay(self, command_id):
+            if not self.is_up:
+                raise OperationalError("Error 111 connecting to 127.0.0.1:6379.")
+            published.append(command_id)
+
+    queue = Queue()
+    queue.published = published
+    monkeypatch.setattr(tasks.send_command, "delay", queue.delay)
+    return queue
+
+
+# Outside a transaction, as a request is: the command is queued during the request.
+@pytest.mark.django_db(transaction=True)
+def test_a_command_the_queue_refuses_is_a_503_with_retry_after(api, device, queue_down):
+    response = api.post(f"/api/devices/{device.pk}/commands/", {"is_on": False}, format="json")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.json() == {
+        "detail": "The task queue cannot be reached, so nothing was sent: try again in 30 s."
+    }
+    command = Command.objects.get()
+    assert (command.state, command.attempts) == ("failed", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_with_the_same_key_after_a_503_queues_the_command(api, device, queue_down):
+    def post():
+        return api.post(
+            f"/api/devices/{device.pk}/commands/",
+            {"is_on": False},
+            format="json",
+            headers={"Idempotency-Key": "switch-1"},
+        )
+
+    refused = post()
+    queue_down.is_up = True
+    accepted = post()
+    again = post()
+
+    command = Command.objects.get()
+    assert (refused.status_code, accepted.status_code, again.status_code) == (503, 202, 202)
+    assert accepted.json()["id"] == command.pk and accepted.json()["state"] == "queued"
+    assert queue_down.published == [command.pk]
 {%- else %}
 
 

@@ -9,7 +9,7 @@ from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute, Status
 from ...observations.tests.factories import AttributeFactory, StatusFactory
 from ...vendors.base import RateLimited, UnknownDevice, VendorUnavailable
-from .. import jobs
+from .. import delivery, jobs
 from ..models import Command, JobRun
 from .conftest import NOON
 from .factories import CommandFactory
@@ -187,16 +187,19 @@ def test_a_permanent_error_fails_the_command(fake_vendor):
     assert (command.state, command.error) == (Command.State.FAILED, "no such device")
 
 
-def test_a_transient_error_leaves_the_command_sent_for_a_retry(fake_vendor):
+def test_a_transient_error_leaves_the_command_claimed_until_it_is_released(fake_vendor):
     command = CommandFactory(device=DeviceFactory(vendor="fake"))
     fake_vendor.fail("set_status", VendorUnavailable("503"))
 
     with pytest.raises(VendorUnavailable):
         jobs.set_status(command.pk)
+    jobs.set_status(command.pk)  # another attempt while the first holds it: nothing sent
 
     command.refresh_from_db()
     assert command.state == Command.State.SENT
-    assert jobs.set_status(command.pk) == command.pk
+    assert len(fake_vendor.calls) == 1
+    delivery.release(command.pk, retry_in=0)
+    jobs.set_status(command.pk)
     command.refresh_from_db()
     assert command.state == Command.State.CONFIRMED
 

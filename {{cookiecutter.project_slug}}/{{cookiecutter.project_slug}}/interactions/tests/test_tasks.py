@@ -124,8 +124,22 @@ def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vend
     assert [method for method, _ in fake_vendor.calls].count("read_statuses") == 4
 
 
+def test_a_command_is_retried_after_a_transient_error_and_confirmed(worker, fake_vendor):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"), is_on=False)
+    fake_vendor.fail("set_status", VendorTimeout("slow"))
+
+    send_command.delay(command.pk)
+
+    assert wait_until(lambda: Command.objects.get(pk=command.pk).is_settled)
+    command.refresh_from_db()
+    assert (command.state, command.attempts) == (Command.State.CONFIRMED, 2)
+    methods = [method for method, _ in fake_vendor.calls]
+    assert methods == ["set_status", "read_statuses", "set_status"]
+
+
 def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake_vendor, caplog):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    # Off, while the fake vendor reads every device as on: each retry must send again.
+    command = CommandFactory(device=DeviceFactory(vendor="fake"), is_on=False)
     fake_vendor.fail("set_status", *[VendorUnavailable("503")] * 10)
 
     with caplog.at_level(logging.ERROR):
@@ -134,7 +148,10 @@ def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake
 
     command.refresh_from_db()
     assert (command.state, command.error) == (Command.State.FAILED, "503")
-    assert len(fake_vendor.calls) == 1 + send_command.max_retries
+    methods = [method for method, _ in fake_vendor.calls]
+    # Each retry reads the device first, in case the failed attempt switched it after all.
+    assert methods.count("set_status") == 1 + send_command.max_retries
+    assert methods.count("read_statuses") == send_command.max_retries
     assert len([r for r in caplog.records if "gave up" in r.getMessage()]) == 1
 
 

@@ -91,6 +91,16 @@ def test_the_status_of_a_device_switched_long_ago_is_stamped_with_the_period_sta
     assert status.valid_at == NOON
 
 
+def test_every_switch_it_carries_out_is_counted_and_a_refused_one_is_not(plug):
+    cloud().set_status("plug-1", False)
+    cloud().set_status("plug-1", False)
+    with pytest.raises(VendorUnavailable):
+        cloud(error_rate=1.0).set_status("plug-1", True)
+
+    plug.refresh_from_db()
+    assert (plug.set_status_calls, plug.is_on) == (2, False)
+
+
 def test_an_unknown_device_raises_unknown_device_naming_it(plug):
     with pytest.raises(UnknownDevice, match="plug-9"):
         cloud().read_attributes(["plug-1", "plug-9"])

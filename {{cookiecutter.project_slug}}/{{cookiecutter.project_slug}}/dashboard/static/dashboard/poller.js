@@ -22,7 +22,11 @@
       },
       body: JSON.stringify({ is_on: isOn }),
     });
-    if (!response.ok) throw new Error("the server answered " + response.status);
+    if (!response.ok) {
+      // A 503 says why in its detail: the task queue could not be reached.
+      const answer = await response.json().catch(() => ({}));
+      throw new Error(answer.detail || "the server answered " + response.status);
+    }
     return response.json();
   }
 

@@ -69,4 +69,4 @@ def describe(result: object) -> str:
         return f"{len(result):,} new rows"
     if isinstance(result, int):
         return f"{result:,} rows"
-    return "done"
+    return "done" if result is None else str(result)

@@ -7,7 +7,11 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from ....devices.models import Device
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from ...control import CommandNotQueued, request_status
+{%- else %}
 from ...control import request_status
+{%- endif %}
 from ...models import Command as DeviceCommand
 
 
@@ -25,7 +29,14 @@ class Command(BaseCommand):
         target = Device.objects.filter(pk=device).first()
         if target is None:
             raise CommandError(f"No device has id {device}.")
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        try:
+            command, _ = request_status(target, is_on=state == "on")
+        except CommandNotQueued as error:
+            raise CommandError(str(error)) from None
+{%- else %}
         command, _ = request_status(target, is_on=state == "on")
+{%- endif %}
         deadline = time.monotonic() + wait
         while not command.is_settled and time.monotonic() < deadline:
             time.sleep(0.2)

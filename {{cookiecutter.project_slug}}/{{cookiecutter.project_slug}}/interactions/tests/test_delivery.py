@@ -1,0 +1,159 @@
+"""Commands are never lost nor stuck: the sweeper sends again what an attempt abandoned, never
+twice at once, never twice to a device already switched, and fails what is past the timeout."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from ...devices.tests.factories import DeviceFactory
+from ...vendors.models import SimulatedDevice
+from ...vendors.simulator import simulated_cloud
+from .. import delivery, jobs
+from ..models import Command
+from .factories import CommandFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def lease(settings):
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    settings.CELERY_TASK_TIME_LIMIT = 90
+{%- endif %}
+    settings.COMMAND_TIMEOUT_SECONDS = 3600
+    return delivery.attempt_lease()
+
+
+def ago(duration: timedelta):
+    return timezone.now() - duration
+
+
+def test_a_command_is_claimed_by_one_attempt_at_a_time(fake_vendor, lease):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+
+    first = delivery.claim(command.pk)
+    second = delivery.claim(command.pk)
+
+    assert first is not None and first.attempts == 1
+    assert second is None
+
+
+def test_a_command_left_queued_past_the_lease_is_sent_again(fake_vendor, lease):
+    lost = CommandFactory(device=DeviceFactory(vendor="fake"), queued_at=ago(lease * 2))
+    waiting = CommandFactory(device=DeviceFactory(vendor="fake"), queued_at=ago(lease / 2))
+    sent = []
+
+    swept = delivery.settle_commands(sent.append)
+
+    assert sent == swept.resent == [lost.pk]
+    assert waiting.pk not in sent
+    # Queued again now: the next sweep leaves it alone for another lease.
+    assert delivery.settle_commands(sent.append).resent == []
+
+
+def test_a_command_abandoned_mid_send_is_sent_once_more(fake_vendor, lease):
+    command = CommandFactory(
+        device=DeviceFactory(vendor="fake"),
+        state=Command.State.SENT,
+        sent_at=ago(lease * 2),
+        attempts=1,
+    )
+    fake_vendor.is_on[command.device.vendor_device_id] = not command.is_on
+
+    delivery.settle_commands(jobs.set_status)
+
+    command.refresh_from_db()
+    assert command.state == Command.State.CONFIRMED
+    assert command.attempts == 2
+    # Read first, as the first attempt may have switched it; it had not, so sent once.
+    assert [method for method, _ in fake_vendor.calls] == ["read_statuses", "set_status"]
+
+
+def test_a_command_being_sent_now_is_not_sent_again(fake_vendor, lease):
+    CommandFactory(
+        device=DeviceFactory(vendor="fake"), state=Command.State.SENT, sent_at=ago(lease / 2)
+    )
+
+    assert delivery.settle_commands(jobs.set_status).resent == []
+    assert fake_vendor.calls == []
+
+
+def test_a_send_that_reached_the_vendor_before_its_worker_died_is_not_sent_twice(
+    simulated_devices, lease
+):
+    (device,) = simulated_devices(1)
+    command = CommandFactory(device=device, is_on=False)
+    # The first attempt: claimed, and switched at the vendor; then its process died.
+    delivery.claim(command.pk)
+    simulated_cloud().set_status(device.vendor_device_id, False)
+    Command.objects.filter(pk=command.pk).update(sent_at=ago(lease * 2))
+
+    delivery.settle_commands(jobs.set_status)
+
+    command.refresh_from_db()
+    assert command.state == Command.State.CONFIRMED
+    assert command.vendor_answer["is_on"] is False
+    assert SimulatedDevice.objects.get().set_status_calls == 1
+
+
+def test_a_command_past_the_timeout_fails_with_the_reason(fake_vendor, settings, lease):
+    settings.COMMAND_TIMEOUT_SECONDS = 300
+    never_taken = CommandFactory(
+        device=DeviceFactory(vendor="fake"), created_at=ago(timedelta(seconds=301))
+    )
+    unconfirmed = CommandFactory(
+        device=DeviceFactory(vendor="fake"),
+        created_at=ago(timedelta(seconds=400)),
+        state=Command.State.SENT,
+        sent_at=ago(lease * 2),
+        attempts=3,
+    )
+    recent = CommandFactory(
+        device=DeviceFactory(vendor="fake"), created_at=ago(timedelta(seconds=200))
+    )
+    sent = []
+
+    swept = delivery.settle_commands(sent.append)
+
+    assert sorted(swept.failed) == sorted([never_taken.pk, unconfirmed.pk])
+    assert sent == []
+    errors = dict(Command.objects.filter(state=Command.State.FAILED).values_list("pk", "error"))
+    assert errors == {
+        never_taken.pk: "not confirmed within 300 s: no worker took it",
+        unconfirmed.pk: "not confirmed within 300 s: the vendor did not confirm it",
+    }
+    recent.refresh_from_db()
+    assert recent.state == Command.State.QUEUED
+
+
+def test_a_late_answer_does_not_undo_a_timeout_but_is_recorded(fake_vendor, lease, monkeypatch):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"), is_on=False)
+    answer = fake_vendor.set_status
+
+    def slow_answer(vendor_device_id: str, is_on: bool):
+        # The sweeper times the command out while the vendor takes its time.
+        delivery.fail_command(command.pk, "not confirmed within 300 s")
+        return answer(vendor_device_id, is_on)
+
+    monkeypatch.setattr(fake_vendor, "set_status", slow_answer)
+
+    jobs.set_status(command.pk)
+
+    command.refresh_from_db()
+    assert (command.state, command.error) == ("failed", "not confirmed within 300 s")
+    assert command.device.statuses.latest().is_on is False
+
+
+def test_only_a_command_never_sent_is_queued_again(fake_vendor):
+    refused = CommandFactory(
+        device=DeviceFactory(vendor="fake"), state=Command.State.FAILED, error="not queued"
+    )
+    sent_once = CommandFactory(
+        device=DeviceFactory(vendor="fake"), state=Command.State.FAILED, attempts=1
+    )
+
+    assert delivery.requeue_if_never_sent(refused) is True
+    assert delivery.requeue_if_never_sent(sent_once) is False
+    refused.refresh_from_db()
+    assert (refused.state, refused.error, refused.finished_at) == ("queued", "", None)
