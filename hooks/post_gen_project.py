@@ -24,6 +24,7 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
     "scheduler": {
         "celery-beat": [
             "Procfile.dev",
+            "config/beat.py",
             "config/celery.py",
             "tests/test_celery.py",
             "{project_slug}/interactions/tasks.py",

@@ -94,6 +94,7 @@ def test_the_expected_files_are_present_and_absent(variant):
     ]
     optional = {
         "config/celery.py": answers["scheduler"] == "celery-beat",
+        "config/beat.py": answers["scheduler"] == "celery-beat",
         "tests/test_celery.py": answers["scheduler"] == "celery-beat",
         "Procfile.dev": answers["scheduler"] == "celery-beat",
         f"{slug}/interactions/tasks.py": answers["scheduler"] == "celery-beat",

@@ -19,6 +19,9 @@ def configure_redbeat(sender: Celery, **kwargs) -> None:
     # a beat that died holds it until the lock times out.
     sender.conf.redbeat_redis_url = sender.conf.broker_url
     sender.conf.redbeat_lock_timeout = sender.conf.beat_max_loop_interval * 5
+    # A Redis that stops answering without closing the connection fails a tick rather than
+    # hanging it: beat waits out the outage (config/beat.py).
+    sender.conf.redbeat_redis_options = {"socket_timeout": 10, "socket_connect_timeout": 10}
 
 
 @app.on_after_finalize.connect

@@ -208,6 +208,8 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Reconnect to Redis for as long as it is gone, rather than stop after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -236,7 +238,8 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_DEFAULT_QUEUE = "monitor"
 # Commands a person waits for never queue behind a refresh of every device.
 CELERY_TASK_ROUTES = {"interactions.send_command": {"queue": "control"}}
-CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+# RedBeat, made to outlive Redis outages: one beat dispatches, whatever happens to Redis.
+CELERY_BEAT_SCHEDULER = "config.beat:RedBeatScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
 {%- if cookiecutter.use_flower %}
 # Flower follows tasks through their events.
