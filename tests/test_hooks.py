@@ -32,7 +32,6 @@ def answers(**changes):
 
 def test_the_default_answers_are_valid(pre_gen):
     assert pre_gen.validate(DEFAULTS) == []
-    assert DEFAULTS["use_sentry"] is False and DEFAULTS["use_flower"] is False
 
 
 # A name typed as project_slug, or a vendor module cookiecutter was handed, that is refused.
