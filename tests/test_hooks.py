@@ -22,6 +22,7 @@ CELERY_ONLY = [
     "config/celery.py",
     "iot_monitor/interactions/tasks.py",
     "iot_monitor/interactions/tests/test_tasks.py",
+    "tests/test_beat.py",
     "tests/test_celery.py",
 ]
 
