@@ -45,14 +45,23 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+        "mail": {"format": "%(message)s%(held_back)s"},
     },
-    "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
+    "filters": {
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        # One email per incident, not one per repetition of its error.
+        "once_per_window": {
+            "()": "config.mail_throttle.OncePerWindow",
+            "seconds": env.int("ALERT_MAIL_WINDOW_SECONDS", default=3600),
+        },
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "mail_admins": {
             "class": "django.utils.log.AdminEmailHandler",
             "level": "ERROR",
-            "filters": ["require_debug_false"],
+            "filters": ["require_debug_false", "once_per_window"],
+            "formatter": "mail",
         },
     },
     # Every ERROR, from a request or a job, is mailed to ADMINS as well as logged.

@@ -1,19 +1,23 @@
 """Is everything alive? Devices that have gone silent, and periodic jobs that stopped
 succeeding.
 
-A problem opens one Alert when it starts, logged once at ERROR (which reaches ADMINS), and the
-alert is resolved when the problem ends; checking again in between changes nothing.
+A problem opens one Alert when it starts and is resolved when it ends; checking again in
+between changes nothing but the alert's message. The silent devices of one vendor are one
+problem, so that an outage of the vendor is one alert that counts them, not one per device.
+Each check logs at most one ERROR (which reaches ADMINS), for the alerts it opened and those
+whose devices have doubled since they were mailed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from ..devices.models import Device, online_since
@@ -23,6 +27,9 @@ if TYPE_CHECKING:
     from .schedule import PeriodicJob
 
 logger = logging.getLogger(__name__)
+
+# Devices named in an alert about a vendor's silent devices; the rest are counted.
+NAMED = 5
 
 
 def silent_devices(now: datetime) -> QuerySet[Device]:
@@ -68,19 +75,19 @@ def job_health(now: datetime) -> list[JobHealth]:
     return health
 
 
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    count: int = 1  # the devices it concerns: the alert is mailed again when this doubles
+
+
 def check_health(now: datetime | None = None) -> list[int]:
-    """Open an alert for each new problem, resolve those that ended; return the new alerts'
-    keys."""
+    """Open an alert for each new problem, update or resolve the open ones; log one ERROR
+    (one email) for all that are new or have doubled since they were mailed. Return the keys
+    of those alerts."""
     now = now or timezone.now()
-    problems = {
-        (Alert.Kind.DEVICE_SILENT, str(device.pk)): (
-            f"Device {device} ({device.vendor} {device.vendor_device_id}) has not been heard "
-            f"from since {_when(device.last_seen_at)}."
-        )
-        for device in silent_devices(now)
-    }
-    problems |= {
-        (Alert.Kind.JOB_OVERDUE, health.job.name): (
+    problems = silent_device_problems(now) | {
+        (Alert.Kind.JOB_OVERDUE, health.job.name): Problem(
             f"Job {health.job.name} has not succeeded since "
             f"{_when(health.last_success and health.last_success.started_at)}."
         )
@@ -92,18 +99,61 @@ def check_health(now: datetime | None = None) -> list[int]:
     ended = [alert.pk for key, alert in open_alerts.items() if key not in problems]
     Alert.objects.filter(pk__in=ended).update(resolved_at=now)
 
-    opened = []
-    for (kind, subject), message in problems.items():
-        if (kind, subject) in open_alerts:
-            continue
-        try:
-            with transaction.atomic():
-                alert = Alert.objects.create(kind=kind, subject=subject, message=message)
-        except IntegrityError:
-            continue  # another check opened it a moment ago
-        logger.error("%s", message)
-        opened.append(alert.pk)
-    return opened
+    notify = []
+    for (kind, subject), problem in problems.items():
+        alert = open_alerts.get((kind, subject))
+        if alert is None:
+            alert = _open(kind, subject, problem)
+            if alert is not None:
+                notify.append(alert)
+        elif problem.count >= 2 * alert.notified_count:
+            Alert.objects.filter(pk=alert.pk).update(
+                message=problem.message, notified_count=problem.count
+            )
+            notify.append(alert)
+        elif problem.message != alert.message:
+            Alert.objects.filter(pk=alert.pk).update(message=problem.message)
+    if notify:
+        # One record for all, which names its own incident: the mail filter lets it through.
+        messages = [problems[(alert.kind, alert.subject)].message for alert in notify]
+        incident = ",".join(f"{a.pk}x{problems[(a.kind, a.subject)].count}" for a in notify)
+        logger.error(
+            "%d problems: %s", len(notify), " ".join(messages), extra={"incident": incident}
+        )
+    return [alert.pk for alert in notify]
+
+
+def silent_device_problems(now: datetime) -> dict[tuple[str, str], Problem]:
+    """One problem per vendor with silent devices: an outage of the vendor is one problem."""
+    by_vendor: dict[str, list[Device]] = defaultdict(list)
+    for device in silent_devices(now).order_by("vendor", "last_seen_at", "name"):
+        by_vendor[device.vendor].append(device)
+    totals = dict(
+        Device.objects.filter(vendor__in=by_vendor)
+        .values_list("vendor")
+        .annotate(Count("pk"))
+        .order_by()
+    )
+    problems = {}
+    for vendor, devices in by_vendor.items():
+        names = ", ".join(str(device) for device in devices[:NAMED])
+        more = f" and {len(devices) - NAMED} more" if len(devices) > NAMED else ""
+        problems[(Alert.Kind.DEVICES_SILENT, vendor)] = Problem(
+            f"{len(devices)} of {totals[vendor]} devices of vendor {vendor} are silent, the "
+            f"first since {_when(devices[0].last_seen_at)}: {names}{more}.",
+            count=len(devices),
+        )
+    return problems
+
+
+def _open(kind: str, subject: str, problem: Problem) -> Alert | None:
+    try:
+        with transaction.atomic():
+            return Alert.objects.create(
+                kind=kind, subject=subject, message=problem.message, notified_count=problem.count
+            )
+    except IntegrityError:
+        return None  # another check opened it a moment ago
 
 
 def _when(moment: datetime | None) -> str:

@@ -111,16 +111,22 @@ class Alert(models.Model):
     """A problem that someone should know about, open from when it starts until it ends.
 
     At most one alert is open per problem, so a device silent for a week raises one alert
-    (and one email), not one per check.
+    (and one email), not one per check; and the devices of one vendor that go silent are one
+    problem, so an outage of the vendor raises one alert, not one per device.
     """
 
     class Kind(models.TextChoices):
-        DEVICE_SILENT = "device_silent", "device silent"
+        DEVICES_SILENT = "devices_silent", "devices silent"
         JOB_OVERDUE = "job_overdue", "job overdue"
 
     kind = models.CharField(max_length=20, choices=Kind)
-    subject = models.CharField(max_length=100, help_text="The device's id or the job's name.")
-    message = models.TextField()
+    subject = models.CharField(max_length=100, help_text="The vendor's name or the job's name.")
+    message = models.TextField(help_text="The problem as it stands at the latest check.")
+    notified_count = models.PositiveIntegerField(
+        default=1,
+        help_text="How many devices it concerned when it was last mailed: mailed again when "
+        "that number doubles.",
+    )
     opened_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
 

@@ -43,8 +43,48 @@ def test_a_silent_device_raises_one_alert_not_one_per_check(minute_intervals, ca
 
     assert len(first) == 1 and second == [] and third == []
     alert = Alert.objects.get()
-    assert (alert.kind, alert.subject, alert.is_open) == ("device_silent", str(device.pk), True)
+    assert (alert.kind, alert.subject, alert.is_open) == ("devices_silent", device.vendor, True)
     assert len([r for r in caplog.records if str(device) in r.getMessage()]) == 1
+
+
+def test_the_silent_devices_of_a_vendor_are_one_alert_that_counts_them(minute_intervals, caplog):
+    long_ago = timezone.now() - timedelta(hours=1)
+    DeviceFactory.create_batch(7, vendor="simulator", last_seen_at=long_ago)
+    DeviceFactory(vendor="simulator", last_seen_at=timezone.now())
+    DeviceFactory(vendor="other", last_seen_at=long_ago)
+
+    with caplog.at_level(logging.ERROR):
+        opened = check_health()
+
+    alerts = dict(Alert.objects.values_list("subject", "message"))
+    assert len(opened) == 2 and set(alerts) == {"simulator", "other"}
+    assert alerts["simulator"].startswith("7 of 8 devices of vendor simulator are silent, ")
+    assert alerts["simulator"].endswith(" and 2 more.")
+    assert alerts["other"].startswith("1 of 1 devices of vendor other are silent, ")
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage().startswith("2 problems: ")
+
+
+def test_an_alert_is_mailed_again_when_its_devices_double(minute_intervals, caplog):
+    long_ago = timezone.now() - timedelta(hours=1)
+    devices = DeviceFactory.create_batch(5, vendor="simulator", last_seen_at=timezone.now())
+
+    def silent(count):
+        for device in devices[:count]:
+            device.last_seen_at = long_ago
+            device.save()
+        with caplog.at_level(logging.ERROR):
+            caplog.clear()
+            notified = check_health()
+        return len(notified), len(caplog.records)
+
+    assert silent(1) == (1, 1)
+    assert silent(1) == (0, 0)
+    assert silent(3) == (1, 1)  # 3 is at least twice the 1 mailed
+    assert silent(5) == (0, 0)  # 5 is not twice the 3 mailed
+    alert = Alert.objects.get()
+    assert alert.message.startswith("5 of 5 devices")  # the message follows the count
+    assert alert.notified_count == 3
 
 
 def test_the_alert_is_resolved_when_the_device_is_heard_again(minute_intervals):
@@ -95,4 +135,9 @@ def test_a_job_that_succeeded_recently_is_not_overdue(minute_intervals):
 def test_no_job_is_overdue_before_the_schedule_ran_at_all(minute_intervals):
     overdue = {health.job.name: health.overdue for health in job_health(timezone.now())}
 
-    assert overdue == {"refresh_all": False, "check_health": False, "prune_observations": False}
+    assert overdue == {
+        "refresh_all": False,
+        "check_health": False,
+        "settle_commands": False,
+        "prune_observations": False,
+    }
