@@ -135,8 +135,6 @@ class Deployment:
             "worker",
             "--queues",
             "control,monitor",
-            "--pool",
-            "threads",
             "--concurrency",
             str(concurrency),
             "--hostname",

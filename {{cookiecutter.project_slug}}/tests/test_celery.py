@@ -100,3 +100,19 @@ def test_the_dev_server_says_in_one_line_when_tasks_run_in_process(
         if eager
         else []
     )
+
+
+def test_the_worker_pool_lets_a_cold_shutdown_cancel_its_running_tasks():
+    # On Heroku, SIGTERM is a cold shutdown, which cancels each running task through
+    # terminate_job; Celery's own thread pool raises there, a CRITICAL at every deploy.
+    from celery.concurrency import get_implementation
+    from celery.concurrency.thread import TaskPool as CeleryThreadPool
+
+    pool = get_implementation(celery_app.conf.worker_pool)(limit=1)
+    try:
+        pool.terminate_job(pid=1, signal=15)
+        assert isinstance(pool, CeleryThreadPool)
+        with pytest.raises(NotImplementedError):
+            CeleryThreadPool(limit=1).terminate_job(pid=1, signal=15)
+    finally:
+        pool.stop()
