@@ -116,3 +116,19 @@ def test_the_worker_pool_lets_a_cold_shutdown_cancel_its_running_tasks():
             CeleryThreadPool(limit=1).terminate_job(pid=1, signal=15)
     finally:
         pool.stop()
+{%- if cookiecutter.use_sentry %}
+
+
+def test_sentry_watches_each_beat_entry_with_a_crons_monitor(monkeypatch):
+    from sentry_sdk.integrations.celery import CeleryIntegration
+
+    from config import sentry
+
+    options = {}
+    monkeypatch.setattr(sentry.sentry_sdk, "init", lambda **given: options.update(given))
+
+    sentry.init_sentry(dsn="https://public@sentry.example.com/1", environment="test")
+
+    (celery,) = [i for i in options["integrations"] if isinstance(i, CeleryIntegration)]
+    assert celery.monitor_beat_tasks is True
+{%- endif %}

@@ -144,6 +144,49 @@ def test_show_schedule_prints_the_heroku_scheduler_entries():
     assert "Every day         python manage.py run_job prune_observations" in output
 
 
+{%- if cookiecutter.use_sentry %}
+
+
+@pytest.fixture
+def check_ins(monkeypatch):
+    """What run_job tells Sentry Crons, instead of telling it."""
+    sent = []
+    monkeypatch.setattr(
+        "sentry_sdk.crons.decorator.capture_checkin", lambda **check_in: sent.append(check_in)
+    )
+    return sent
+
+
+def test_run_job_checks_in_to_the_jobs_sentry_crons_monitor(check_ins):
+    run("run_job", "check_health")
+
+    assert [(c["monitor_slug"], c["status"]) for c in check_ins] == [
+        ("check_health", "in_progress"),
+        ("check_health", "ok"),
+    ]
+    schedule = check_ins[0]["monitor_config"]["schedule"]
+    assert schedule == {"type": "interval", "value": 10, "unit": "minute"}
+
+
+def test_a_failed_run_checks_in_as_an_error(check_ins, fake_vendor):
+    DeviceFactory(vendor="fake")
+    fake_vendor.fail("read_statuses", VendorUnavailable("503 Service Unavailable"))
+
+    with pytest.raises(CommandError):
+        run("run_job", "refresh_all")
+
+    assert [c["status"] for c in check_ins] == ["in_progress", "error"]
+
+
+def test_a_device_job_has_no_crons_monitor(check_ins, simulated_devices):
+    (device,) = simulated_devices(1)
+
+    run("run_job", "refresh_device", "--device", str(device.pk))
+
+    assert check_ins == []
+{%- endif %}
+
+
 def test_show_schedule_says_when_heroku_cannot_run_a_job_as_often(settings):
     settings.MONITOR_INTERVAL_SECONDS = 60
 

@@ -10,8 +10,15 @@ This is how Heroku Scheduler runs the periodic jobs (see `manage.py show_schedul
 from __future__ import annotations
 
 import time
+{%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
+from contextlib import nullcontext
+{%- endif %}
 
 from django.core.management.base import BaseCommand, CommandError
+{%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
+
+from config.sentry import cron_monitor
+{%- endif %}
 
 from ....devices.models import Device
 from ....vendors.base import VendorError
@@ -54,8 +61,15 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown job {name!r}: choose one of {', '.join(job_names())}.")
 
         started = time.monotonic()
+{%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
+        monitored = cron_monitor(name, periodic.every) if periodic else nullcontext()
+{%- endif %}
         try:
+{%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
+            with monitored, recorded_run(name) as run:
+{%- else %}
             with recorded_run(name) as run:
+{%- endif %}
                 result = job(*arguments)
                 run.detail = describe(result)
         except (VendorError, jobs.JobFailed) as error:
