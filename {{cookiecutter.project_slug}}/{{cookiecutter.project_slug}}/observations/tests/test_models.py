@@ -13,21 +13,21 @@ NOON = datetime.fromisoformat("2026-01-15T12:00:00+00:00")
 
 
 def test_the_same_attribute_reading_cannot_be_stored_twice():
-    reading = AttributeFactory(valid_at=NOON)
+    reading = AttributeFactory.create(valid_at=NOON)
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        AttributeFactory(device=reading.device, name=reading.name, valid_at=NOON)
+        AttributeFactory.create(device=reading.device, name=reading.name, valid_at=NOON)
 
 
 def test_the_same_status_reading_cannot_be_stored_twice():
-    status = StatusFactory(valid_at=NOON)
+    status = StatusFactory.create(valid_at=NOON)
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        StatusFactory(device=status.device, valid_at=NOON)
+        StatusFactory.create(device=status.device, valid_at=NOON)
 
 
 def test_storing_a_batch_twice_adds_no_rows():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
 
     def batch():
         return [
@@ -47,18 +47,20 @@ def test_storing_a_batch_twice_adds_no_rows():
 
 
 def test_latest_follows_the_vendors_clock_not_insertion_order():
-    device = DeviceFactory()
-    AttributeFactory(device=device, value=2, valid_at=NOON + timedelta(hours=1))
-    AttributeFactory(device=device, value=1, valid_at=NOON)
+    device = DeviceFactory.create()
+    AttributeFactory.create(device=device, value=2, valid_at=NOON + timedelta(hours=1))
+    AttributeFactory.create(device=device, value=1, valid_at=NOON)
 
     assert Attribute.objects.filter(device=device).latest().value == 2
 
 
 def test_readings_read_as_what_was_measured():
-    device = DeviceFactory(name="Heater")
+    device = DeviceFactory.create(name="Heater")
 
-    reading = AttributeFactory(device=device, name="power", value=42.0, units="W", valid_at=NOON)
-    status = StatusFactory(device=device, is_on=True, valid_at=NOON)
+    reading = AttributeFactory.create(
+        device=device, name="power", value=42.0, units="W", valid_at=NOON
+    )
+    status = StatusFactory.create(device=device, is_on=True, valid_at=NOON)
 
     assert str(reading) == "power=42W (Heater, 2026-01-15 12:00)"
     assert str(status) == "on (Heater, 2026-01-15 12:00)"

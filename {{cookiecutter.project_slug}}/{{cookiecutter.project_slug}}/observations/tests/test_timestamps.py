@@ -72,7 +72,7 @@ def test_a_connection_opened_again_registers_the_parser_once():
     ],
 )
 def test_timestamps_read_back_as_django_alone_reads_them(moment):
-    AttributeFactory(valid_at=moment)
+    AttributeFactory.create(valid_at=moment)
 
     read = Attribute.objects.get().valid_at
     with djangos_own_loader():
