@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 # Never download an interpreter: use the Python this machine has.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint docs bench tools clean
+.PHONY: demo test typecheck lint docs bench tools clean
 
 # Bake the default project into .demo/, set it up on SQLite and serve it.
 demo: tools
@@ -13,6 +13,11 @@ demo: tools
 # Everything CI checks: lint, docs, hook tests, the render matrix and the baked projects' suites.
 test: lint docs
 	$(UV) run pytest
+
+# Each rendered variant's own `make lint` (ruff, mypy, migrations), as its team would run it:
+# the part of `make test` to run again after changing the baked project's code or types.
+typecheck: tools
+	$(UV) run pytest tests/test_types.py
 
 # Benchmarks, on demand (about 10 minutes): figures beside DESIGN.md's references, written to
 # bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.

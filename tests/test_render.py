@@ -150,9 +150,12 @@ def test_pyproject_pins_the_dependencies_the_answers_need(variant):
     assert ("celery" in names) == (answers["scheduler"] == "celery-beat")
     assert ("sentry-sdk" in names) == answers["use_sentry"]
     assert all(re.search(r">=\d", dependency) for dependency in dependencies), dependencies
-    assert {"pytest-django", "factory-boy", "ruff"} <= {
-        re.split(r"[\[<>=]", dependency)[0] for dependency in pyproject["dependency-groups"]["dev"]
-    }
+    development_pins = pyproject["dependency-groups"]["dev"]
+    assert all(re.search(r">=\d", dependency) for dependency in development_pins), development_pins
+    development = {re.split(r"[\[<>=]", dependency)[0] for dependency in development_pins}
+    assert {"pytest-django", "factory-boy", "ruff"} <= development
+    assert {"mypy", "django-stubs", "djangorestframework-stubs"} <= development
+    assert ("celery-types" in development) == (answers["scheduler"] == "celery-beat")
     assert pyproject["tool"]["pytest"]["ini_options"]["DJANGO_SETTINGS_MODULE"] == (
         "config.settings.test"
     )

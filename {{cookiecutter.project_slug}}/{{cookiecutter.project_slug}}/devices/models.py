@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    # django-stubs' name for AUTH_USER_MODEL or AnonymousUser, which its mypy plugin resolves.
+    from django.contrib.auth.models import _AnyUser
 
 
 def online_since(now: datetime | None = None) -> datetime:
@@ -22,8 +27,8 @@ def heard_since(last_seen_at: datetime | None, since: datetime) -> bool:
     return last_seen_at is not None and last_seen_at >= since
 
 
-class DeviceQuerySet(models.QuerySet):
-    def visible_to(self, user) -> DeviceQuerySet:
+class DeviceQuerySet(models.QuerySet["Device"]):
+    def visible_to(self, user: _AnyUser) -> DeviceQuerySet:
         """The devices a person may see and command: their own; staff see every device."""
         if user.is_staff:
             return self
@@ -72,6 +77,9 @@ class Device(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = DeviceQuerySet.as_manager()
+    # Not a field: the API sets it to the device's observations.queries.LatestReadings before
+    # writing a device with them; a lower layer than observations, this one does not name it.
+    latest: object
 
     class Meta:
         ordering = ["name"]

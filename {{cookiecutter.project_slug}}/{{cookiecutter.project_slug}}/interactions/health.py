@@ -82,7 +82,7 @@ def check_health(now: datetime | None = None) -> list[int]:
     problems |= {
         (Alert.Kind.JOB_OVERDUE, health.job.name): (
             f"Job {health.job.name} has not succeeded since "
-            f"{_when(health.last_success and health.last_success.started_at)}."
+            f"{_when(health.last_success.started_at if health.last_success else None)}."
         )
         for health in job_health(now)
         if health.overdue

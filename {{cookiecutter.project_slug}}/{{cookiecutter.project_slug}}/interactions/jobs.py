@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -31,6 +32,8 @@ from ..vendors.registry import vendor_client
 from .models import Command, JobRun
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # The VendorClient methods each kind of pull calls.
 STATUS = ("read_statuses",)
@@ -222,7 +225,7 @@ def _batch_size(vendor: str) -> int:
         return 1  # an unknown vendor fails in its batch, where it is recorded
 
 
-def _in_own_connection(job: Callable, *args):
+def _in_own_connection(job: Callable[..., T], *args: Any) -> T:
     """Run a job in a pool thread, closing the database connection the thread opened."""
     try:
         return job(*args)

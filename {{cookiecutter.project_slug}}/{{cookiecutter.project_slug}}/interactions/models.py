@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -86,7 +88,7 @@ class JobRun(models.Model):
         return f"{self.name} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
 
 

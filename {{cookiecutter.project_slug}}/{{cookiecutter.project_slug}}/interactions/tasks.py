@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from celery import group, shared_task
 from celery.contrib.django.task import DjangoTask
@@ -21,6 +23,8 @@ from . import health, jobs
 from .heartbeats import recorded_run
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def retry_delay(retries: int, retry_after: float | None) -> float:
@@ -39,7 +43,7 @@ class VendorTask(DjangoTask):
 
     max_retries = settings.VENDOR_MAX_RETRIES
 
-    def call_vendor(self, job, *args):
+    def call_vendor(self, job: Callable[..., T], *args: Any) -> T | None:
         try:
             return job(*args)
         except TransientVendorError as error:
@@ -52,7 +56,7 @@ class VendorTask(DjangoTask):
             self.give_up(error, *args)
         return None
 
-    def give_up(self, error: VendorError, *args) -> None:
+    def give_up(self, error: VendorError, *args: Any) -> None:
         logger.error(
             "%s%r gave up after %d retries: %s", self.name, args, self.request.retries, error
         )

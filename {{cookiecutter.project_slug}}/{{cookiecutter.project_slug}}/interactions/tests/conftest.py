@@ -67,7 +67,9 @@ def simulated_devices(db):
         for number in range(count):
             vendor_device_id = f"sim-{number:05d}"
             SimulatedDevice.objects.create(vendor_device_id=vendor_device_id, name=f"Plug {number}")
-            devices.append(DeviceFactory(vendor="simulator", vendor_device_id=vendor_device_id))
+            devices.append(
+                DeviceFactory.create(vendor="simulator", vendor_device_id=vendor_device_id)
+            )
         return devices
 
     return make

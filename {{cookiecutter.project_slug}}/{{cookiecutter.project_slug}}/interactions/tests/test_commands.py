@@ -59,7 +59,7 @@ def test_run_job_refuses_a_mistake_with_one_line(arguments, message):
 
 
 def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail("read_statuses", VendorUnavailable("503 Service Unavailable"))
 
     with pytest.raises(CommandError, match=r"^refresh_device failed: 503 Service Unavailable$"):

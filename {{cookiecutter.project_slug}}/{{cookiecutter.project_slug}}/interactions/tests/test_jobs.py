@@ -45,7 +45,7 @@ def test_refresh_twice_adds_no_rows(simulated_devices):
 
 
 def test_pull_status_and_pull_attributes_read_only_their_kind(fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
 
     jobs.pull_status(device.pk)
     assert (Status.objects.count(), Attribute.objects.count()) == (1, 0)
@@ -78,7 +78,7 @@ def test_a_transient_error_stores_nothing(fake_vendor):
 
 def test_a_device_the_vendor_refuses_costs_only_its_own_readings(simulated_devices, caplog):
     good = simulated_devices(2)
-    stray = DeviceFactory(vendor="simulator", vendor_device_id="sim-gone")
+    stray = DeviceFactory.create(vendor="simulator", vendor_device_id="sim-gone")
     device_ids = [d.pk for d in [*good, stray]]
 
     with caplog.at_level(logging.ERROR):
@@ -96,7 +96,7 @@ def test_a_device_the_vendor_refuses_costs_only_its_own_readings(simulated_devic
 
 
 def test_a_device_that_answers_again_loses_its_error(fake_vendor):
-    device = DeviceFactory(vendor="fake", last_error="unknown device")
+    device = DeviceFactory.create(vendor="fake", last_error="unknown device")
 
     jobs.refresh_device(device.pk)
 
@@ -156,7 +156,7 @@ def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, sett
 
 def test_set_status_confirms_the_command_and_records_the_status(simulated_devices):
     (device,) = simulated_devices(1)
-    command = CommandFactory(device=device, is_on=False)
+    command = CommandFactory.create(device=device, is_on=False)
 
     jobs.set_status(command.pk)
 
@@ -168,7 +168,7 @@ def test_set_status_confirms_the_command_and_records_the_status(simulated_device
 
 
 def test_a_settled_command_is_not_sent_again(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
 
     jobs.set_status(command.pk)
     jobs.set_status(command.pk)
@@ -177,7 +177,7 @@ def test_a_settled_command_is_not_sent_again(fake_vendor):
 
 
 def test_a_permanent_error_fails_the_command(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", UnknownDevice("no such device"))
 
     with pytest.raises(UnknownDevice):
@@ -188,7 +188,7 @@ def test_a_permanent_error_fails_the_command(fake_vendor):
 
 
 def test_a_transient_error_leaves_the_command_sent_for_a_retry(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", VendorUnavailable("503"))
 
     with pytest.raises(VendorUnavailable):
@@ -202,7 +202,7 @@ def test_a_transient_error_leaves_the_command_sent_for_a_retry(fake_vendor):
 
 
 def test_fail_command_leaves_a_settled_command_alone(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     jobs.set_status(command.pk)
 
     jobs.fail_command(command.pk, "gave up")
@@ -215,10 +215,10 @@ def test_prune_deletes_only_what_is_older_than_the_retention(settings):
     settings.OBSERVATION_RETENTION_DAYS = 30
     now = timezone.now()
     old, recent = now - timedelta(days=31), now - timedelta(days=29)
-    device = DeviceFactory()
-    AttributeFactory(device=device, valid_at=old)
-    kept = AttributeFactory(device=device, valid_at=recent)
-    StatusFactory(device=device, valid_at=old)
+    device = DeviceFactory.create()
+    AttributeFactory.create(device=device, valid_at=old)
+    kept = AttributeFactory.create(device=device, valid_at=recent)
+    StatusFactory.create(device=device, valid_at=old)
     JobRun.objects.create(name="refresh_all", started_at=old)
 
     assert jobs.prune_observations() == 3
@@ -227,7 +227,7 @@ def test_prune_deletes_only_what_is_older_than_the_retention(settings):
 
 
 def test_readings_keep_the_vendors_timestamp(fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
 
     jobs.refresh_device(device.pk)
 

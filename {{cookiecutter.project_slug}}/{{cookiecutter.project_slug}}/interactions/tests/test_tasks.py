@@ -2,6 +2,7 @@
 
 import logging
 import time
+from typing import Any, cast
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -39,7 +40,8 @@ def stop_at_once():
     more; without a message, a worker takes 4 s to stop. Two messages that do nothing end both
     waits.
     """
-    state.should_terminate = 0
+    # celery-types declares it None; Celery sets it to the exit code to stop with.
+    cast(Any, state).should_terminate = 0
     for _ in range(2):
         wake_up.apply_async(queue="monitor")
 
@@ -94,7 +96,7 @@ def test_commands_and_refreshes_go_to_their_own_queues():
 
 
 def test_a_command_is_sent_by_a_worker_and_confirmed(worker, fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"), is_on=False)
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"), is_on=False)
 
     send_command.delay(command.pk)
 
@@ -115,7 +117,7 @@ def test_refresh_all_fans_out_to_every_device(worker, fake_vendor):
 
 
 def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail(
         "read_statuses", VendorUnavailable("503"), VendorTimeout("slow"), RateLimited("429", 0.01)
     )
@@ -127,7 +129,7 @@ def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vend
 
 
 def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake_vendor, caplog):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", *[VendorUnavailable("503")] * 10)
 
     with caplog.at_level(logging.ERROR):
@@ -141,7 +143,7 @@ def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake
 
 
 def test_a_permanent_error_is_not_retried_and_is_logged_once(worker, fake_vendor, caplog):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", UnknownDevice("no such device"))
 
     with caplog.at_level(logging.ERROR):

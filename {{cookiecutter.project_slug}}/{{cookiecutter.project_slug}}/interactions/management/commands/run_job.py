@@ -10,8 +10,10 @@ This is how Heroku Scheduler runs the periodic jobs (see `manage.py show_schedul
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ....devices.models import Device
 from ....vendors.base import VendorError
@@ -34,11 +36,13 @@ def job_names() -> list[str]:
 class Command(BaseCommand):
     help = "Run a job now: a periodic job, or a device job with --device."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help=f"one of: {', '.join(job_names())}")
         parser.add_argument("--device", type=int, metavar="ID", help="the device's id")
 
-    def handle(self, name: str, device: int | None, **options):
+    def handle(self, name: str, device: int | None, **options: Any) -> None:
+        job: Callable[..., object]
+        arguments: tuple[int, ...]
         periodic = periodic_job(name)
         if periodic is not None:
             if device is not None:
