@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -43,6 +44,20 @@ def bake(output_dir: Path, **answers) -> Path:
             str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(output_dir)
         )
     )
+
+
+def bake_command(output_dir: Path, *answers: str) -> list[str]:
+    """Cookiecutter's command line for a bake without prompts; answers are `option=value`."""
+    return [
+        sys.executable,
+        "-m",
+        "cookiecutter",
+        str(TEMPLATE_DIR),
+        "--no-input",
+        "--output-dir",
+        str(output_dir),
+        *answers,
+    ]
 
 
 def rendered_answers(**answers) -> dict:

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from .baking import bake, rendered_answers
+from .locking import POST_GEN, lock_problem
 from .variants import RENDER_MATRIX
 
 UNRENDERED = re.compile(r"{{|{%")
@@ -60,6 +61,7 @@ def test_the_expected_files_are_present_and_absent(variant):
         "app.json",
         "manage.py",
         "pyproject.toml",
+        "uv.lock",
         "config/settings/base.py",
         "config/settings/local.py",
         "config/settings/production.py",
@@ -97,6 +99,8 @@ def test_the_expected_files_are_present_and_absent(variant):
         f"{slug}/interactions/tasks.py": answers["scheduler"] == "celery-beat",
         "config/sentry.py": answers["use_sentry"],
         ".github/workflows/ci.yml": answers["ci"] == "github",
+        # The locks of every dependency set: the bake keeps its own as uv.lock.
+        POST_GEN.LOCKS_DIR: False,
         "LICENSE": answers["open_source_license"] != "Not open source",
     }
     for path in always:
@@ -154,6 +158,18 @@ def test_pyproject_pins_the_dependencies_the_answers_need(variant):
     assert pyproject["tool"]["pytest"]["ini_options"]["DJANGO_SETTINGS_MODULE"] == (
         "config.settings.test"
     )
+
+
+def test_the_lock_matches_the_pyproject_as_uv_would_write_it(variant):
+    project, _ = variant
+    packages = tomllib.loads((project / "uv.lock").read_text())["package"]
+    names = [package["name"] for package in packages]
+
+    problem = lock_problem(project)
+
+    assert problem is None, problem
+    # uv keeps packages sorted by name; the project's own entry moves with its name.
+    assert names == sorted(names)
 
 
 def test_procfile_has_the_processes_the_scheduler_needs(variant):
