@@ -99,6 +99,7 @@ def test_the_expected_files_are_present_and_absent(variant):
         f"{slug}/interactions/tasks.py": answers["scheduler"] == "celery-beat",
         "config/sentry.py": answers["use_sentry"],
         ".github/workflows/ci.yml": answers["ci"] == "github",
+        ".github/dependabot.yml": answers["ci"] == "github",
         # The locks of every dependency set: the bake keeps its own as uv.lock.
         POST_GEN.LOCKS_DIR: False,
         "LICENSE": answers["open_source_license"] != "Not open source",
@@ -236,7 +237,24 @@ def test_github_ci_runs_make_test_against_its_services(variant):
     services = {"postgres", "redis"} if answers["scheduler"] == "celery-beat" else {"postgres"}
     assert set(job["services"]) == services
     assert job["env"]["DATABASE_URL"].startswith("postgres://")
-    assert {"make test", "make lint"} <= {step.get("run") for step in job["steps"]}
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    # Heroku installs with `uv sync --locked`: CI refuses a stale lock before anything else.
+    assert runs == ["uv sync --locked", "make lint", "make test"]
+
+
+def test_dependabot_keeps_the_lock_and_the_actions_current(variant):
+    project, answers = variant
+    config_path = project / ".github/dependabot.yml"
+    if answers["ci"] != "github":
+        assert not config_path.exists()
+        return
+    updates = yaml.safe_load(config_path.read_text())["updates"]
+
+    assert {update["package-ecosystem"]: update["directory"] for update in updates} == {
+        "uv": "/",
+        "github-actions": "/",
+    }
+    assert all(update["schedule"]["interval"] == "weekly" for update in updates)
 
 
 def test_the_env_file_holds_a_secret_key_and_is_ignored_by_git(variant):
