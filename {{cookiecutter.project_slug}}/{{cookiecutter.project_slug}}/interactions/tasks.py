@@ -60,7 +60,8 @@ class VendorTask(DjangoTask):
 
 @shared_task(base=VendorTask, bind=True, name="interactions.refresh_devices")
 def refresh_devices(self: VendorTask, device_ids: list[int]) -> list[int] | None:
-    return self.call_vendor(jobs.refresh_devices, device_ids)
+    refreshed = self.call_vendor(jobs.refresh_devices, device_ids)
+    return refreshed and refreshed.new_keys
 
 
 @shared_task(name="interactions.refresh_all")

@@ -39,8 +39,9 @@ def test_refresh_twice_adds_no_rows(simulated_devices):
     first = jobs.refresh_devices(device_ids)
     second = jobs.refresh_devices(device_ids)
 
-    assert len(first) == 9
-    assert second == []
+    assert len(first.new_keys) == 9
+    assert second.new_keys == []
+    assert first.refreshed == second.refreshed == device_ids
     assert Attribute.objects.count() + Status.objects.count() == 9
 
 
@@ -154,6 +155,43 @@ def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, sett
     assert Status.objects.count() == 2
 
 
+def test_a_database_error_for_one_device_keeps_the_other_devices_readings(fake_vendor, caplog):
+    good, bad, other = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.undated = {bad.vendor_device_id}
+
+    with caplog.at_level(logging.ERROR):
+        refreshed = jobs.refresh_devices([good.pk, bad.pk, other.pk])
+
+    assert (refreshed.refreshed, refreshed.failed) == ([good.pk, other.pk], [bad.pk])
+    assert Attribute.objects.filter(device__in=[good, other]).count() == 2
+    assert Status.objects.filter(device__in=[good, other]).count() == 2
+    assert not Status.objects.filter(device=bad).exists()
+    bad.refresh_from_db()
+    assert bad.last_error.startswith("IntegrityError: ")
+    assert bad.last_seen_at is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Readings from fake for device {bad} could not be stored: {bad.last_error}"
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_device_deleted_during_its_refresh_loses_its_readings_and_nothing_else(fake_vendor):
+    kept, deleted = DeviceFactory.create_batch(2, vendor="fake")
+    read_attributes = fake_vendor.read_attributes
+
+    def delete_while_reading(vendor_device_ids):
+        Device.objects.filter(pk=deleted.pk).delete()
+        return read_attributes(vendor_device_ids)
+
+    fake_vendor.read_attributes = delete_while_reading
+
+    refreshed = jobs.refresh_devices([kept.pk, deleted.pk])
+
+    assert (refreshed.refreshed, refreshed.failed) == ([kept.pk], [])
+    assert Status.objects.get().device_id == kept.pk
+    assert Attribute.objects.get().device_id == kept.pk
+
+
 def test_set_status_confirms_the_command_and_records_the_status(simulated_devices):
     (device,) = simulated_devices(1)
     command = CommandFactory(device=device, is_on=False)
@@ -165,6 +203,21 @@ def test_set_status_confirms_the_command_and_records_the_status(simulated_device
     assert command.vendor_answer["is_on"] is False
     assert command.sent_at is not None and command.finished_at is not None
     assert device.statuses.latest().is_on is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_command_whose_device_is_deleted_while_it_is_sent_ends_without_an_error(fake_vendor):
+    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    set_status = fake_vendor.set_status
+
+    def delete_while_switching(vendor_device_id, is_on):
+        Device.objects.filter(pk=command.device_id).delete()
+        return set_status(vendor_device_id, is_on)
+
+    fake_vendor.set_status = delete_while_switching
+
+    assert jobs.set_status(command.pk) == command.pk
+    assert not Status.objects.exists() and not Command.objects.exists()
 
 
 def test_a_settled_command_is_not_sent_again(fake_vendor):
