@@ -265,7 +265,7 @@ def test_heroku_scheduler_mode_refreshes_with_run_job_and_has_no_celery(tmp_path
         cwd=root,
     )
 
-    assert result.stdout.startswith("refresh_all: 75 new rows in ")
+    assert result.stdout.startswith("refresh_all: 25 devices refreshed, 0 failed in ")
     assert count.stdout.strip() == "25"
     no_celery = subprocess.run([python, "-c", "import celery"], capture_output=True, text=True)
     assert "No module named 'celery'" in no_celery.stderr

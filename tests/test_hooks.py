@@ -32,6 +32,7 @@ DEFAULTS = {
 CELERY_ONLY = [
     "Procfile.dev",
     "config/celery.py",
+    "iot_monitor/interactions/batches.py",
     "iot_monitor/interactions/tasks.py",
     "iot_monitor/interactions/tests/test_tasks.py",
     "tests/test_celery.py",

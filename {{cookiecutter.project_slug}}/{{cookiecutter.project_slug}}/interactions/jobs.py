@@ -31,9 +31,17 @@ from ..observations.ingest import (
     store_statuses,
 )
 from ..observations.models import Attribute, Status
-from ..vendors.base import AttributeReading, PermanentVendorError, StatusReading, VendorClient
+from ..vendors.base import (
+    AttributeReading,
+    AuthenticationFailed,
+    PermanentVendorError,
+    StatusReading,
+    VendorClient,
+)
 from ..vendors.registry import vendor_client
+from .heartbeats import describe_error
 from .models import Command, JobRun
+from .rounds import Tally
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +51,6 @@ ATTRIBUTES = ("read_attributes",)
 # Logged when a device's error changes: (vendor, device, reason).
 REFUSED = "Vendor %s refused device %s: %s"
 NOT_STORED = "Readings from %s for device %s could not be stored: %s"
-
-
-class JobFailed(Exception):
-    """A job finished with part of its work undone; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -92,27 +96,26 @@ def device_batches() -> list[list[int]]:
     ]
 
 
-def refresh_all() -> list[int]:
-    """Refresh every device, batches in parallel on a bounded pool of threads.
+def refresh_all() -> Tally:
+    """Refresh every device, batches in parallel on a bounded pool of threads, in this
+    process; return how the round went (rounds.py says what fails it).
 
-    A batch that fails does not stop the others; the run fails at the end, naming them, so
-    that its heartbeat says so and the next run tries them again.
+    A batch that fails does not stop the others; the next round tries its devices again.
     """
     batches = device_batches()
-    new_keys: list[int] = []
-    failures: list[str] = []
+    tally = Tally()
     with ThreadPoolExecutor(max_workers=settings.REFRESH_CONCURRENCY) as pool:
         futures = {
             pool.submit(_in_own_connection, refresh_devices, batch): batch for batch in batches
         }
         for future in as_completed(futures):
             try:
-                new_keys.extend(future.result().new_keys)
+                refreshed = future.result()
             except Exception as error:
-                failures.append(f"devices {futures[future][0]}…: {error}")
-    if failures:
-        raise JobFailed(f"{len(failures)} of {len(batches)} batches failed: {'; '.join(failures)}")
-    return new_keys
+                tally.add(0, len(futures[future]), describe_error(error))
+            else:
+                tally.add(len(refreshed.refreshed), len(refreshed.failed))
+    return tally
 
 
 def set_status(command_id: int) -> int:
@@ -241,8 +244,7 @@ def _store_each(
             with transaction.atomic():
                 stored = _store([device], statuses, attributes, refused)
         except (DataError, IntegrityError) as error:
-            reason = f"{type(error).__name__}: {error}".splitlines()[0]
-            _record_errors([device], {device.pk: reason}, NOT_STORED)
+            _record_errors([device], {device.pk: describe_error(error).splitlines()[0]}, NOT_STORED)
             failed.append(device.pk)
         else:
             new_keys += stored.new_keys
@@ -255,10 +257,13 @@ def _read_batch(
     client: VendorClient, batch: list[Device], reads: tuple[str, ...], refused: dict[int, str]
 ) -> list[StatusReading | AttributeReading]:
     """Read a batch; if the vendor refuses it for good, read its devices one by one, so that
-    one bad device costs only its own readings."""
+    one bad device costs only its own readings. Refused credentials are no device's fault:
+    they fail the whole batch."""
     ids = [device.vendor_device_id for device in batch]
     try:
         return [reading for read in reads for reading in getattr(client, read)(ids)]
+    except AuthenticationFailed:
+        raise
     except PermanentVendorError as error:
         if len(batch) == 1:
             refused[batch[0].pk] = str(error)

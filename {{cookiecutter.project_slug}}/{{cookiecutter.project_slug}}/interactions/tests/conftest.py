@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 
+from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...vendors.base import (
     AttributeReading,
@@ -96,3 +98,30 @@ def simulated_devices(db):
         return devices
 
     return make
+
+
+@dataclass(frozen=True)
+class RoundScenario:
+    devices: list[Device]
+    # What the round's record must say, whichever scheduler ran it.
+    outcome: str
+    detail: str
+    refreshed: int
+    failed: int
+
+
+@pytest.fixture
+def troubled_round(fake_vendor):
+    """Five devices in three batches: the first batch's vendor is down, the last device is
+    unknown to its vendor, the two in between answer."""
+    fake_vendor.batch_size = 2
+    devices = DeviceFactory.create_batch(5, vendor="fake")
+    fake_vendor.unreachable = {devices[1].vendor_device_id}
+    fake_vendor.unknown = {devices[4].vendor_device_id}
+    return RoundScenario(
+        devices,
+        outcome="failed",
+        detail="2 devices refreshed, 3 failed; 1 of 3 batches failed: VendorUnavailable: 503",
+        refreshed=2,
+        failed=3,
+    )

@@ -7,6 +7,7 @@ from django.utils import timezone
 from ...devices.tests.factories import DeviceFactory
 from ..health import check_health, job_health, silent_devices
 from ..models import Alert, JobRun
+from ..schedule import periodic_job
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,24 @@ def test_a_job_that_succeeded_recently_is_not_overdue(minute_intervals):
 
 def test_no_job_is_overdue_before_the_schedule_ran_at_all(minute_intervals):
     assert not any(health.overdue for health in job_health(timezone.now()))
+
+
+def test_a_run_that_never_recorded_its_end_is_settled_as_failed_once_it_is_lost(
+    minute_intervals,
+):
+    now = timezone.now()
+    lost_after = periodic_job("refresh_all").lost_after
+    second = timedelta(seconds=1)
+    lost = JobRun.objects.create(name="refresh_all", started_at=now - lost_after - second)
+    running = JobRun.objects.create(name="refresh_all", started_at=now - lost_after + second)
+
+    check_health(now)
+
+    lost.refresh_from_db()
+    running.refresh_from_db()
+    assert (lost.outcome, lost.detail) == (
+        "failed",
+        f"not finished within {lost_after.total_seconds():g} s: its process stopped",
+    )
+    assert lost.finished_at is not None
+    assert running.outcome == "running"

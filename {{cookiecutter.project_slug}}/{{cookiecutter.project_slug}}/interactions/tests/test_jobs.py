@@ -8,7 +8,7 @@ from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute, Status
 from ...observations.tests.factories import AttributeFactory, StatusFactory
-from ...vendors.base import RateLimited, UnknownDevice, VendorUnavailable
+from ...vendors.base import AuthenticationFailed, RateLimited, UnknownDevice, VendorUnavailable
 from .. import jobs
 from ..models import Command, JobRun
 from .conftest import NOON
@@ -136,10 +136,11 @@ def test_refresh_all_refreshes_every_device(simulated_devices, settings):
     }
     devices = simulated_devices(10)
 
-    new_keys = jobs.refresh_all()
+    tally = jobs.refresh_all()
 
-    assert len(new_keys) == 30
+    assert (tally.outcome, tally.detail) == ("succeeded", "10 devices refreshed, 0 failed")
     assert Status.objects.values("device").distinct().count() == len(devices)
+    assert Attribute.objects.count() == 20
 
 
 @pytest.mark.django_db(transaction=True)
@@ -149,10 +150,37 @@ def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, sett
     DeviceFactory.create_batch(3, vendor="fake")
     fake_vendor.fail("read_statuses", RateLimited("429", retry_after=1))
 
-    with pytest.raises(jobs.JobFailed, match="1 of 3 batches failed"):
-        jobs.refresh_all()
+    tally = jobs.refresh_all()
 
+    assert tally.outcome == "failed"
+    assert tally.detail == (
+        "2 devices refreshed, 1 failed; 1 of 3 batches failed: RateLimited: 429"
+    )
     assert Status.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_device_the_vendor_refuses_counts_as_failed_but_does_not_fail_the_round(fake_vendor):
+    devices = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.unknown = {devices[0].vendor_device_id}
+
+    tally = jobs.refresh_all()
+
+    assert (tally.outcome, tally.refreshed, tally.failed) == ("succeeded", 2, 1)
+    assert Device.objects.get(pk=devices[0].pk).last_error.startswith("no device")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refused_credentials_fail_the_batch_not_each_device(fake_vendor):
+    DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.fail("read_statuses", AuthenticationFailed("401 bad token"))
+
+    tally = jobs.refresh_all()
+
+    assert tally.outcome == "failed"
+    assert tally.detail.endswith("1 of 1 batches failed: AuthenticationFailed: 401 bad token")
+    assert len(fake_vendor.calls) == 1
+    assert not Device.objects.exclude(last_error="").exists()
 
 
 def test_a_database_error_for_one_device_keeps_the_other_devices_readings(fake_vendor, caplog):
