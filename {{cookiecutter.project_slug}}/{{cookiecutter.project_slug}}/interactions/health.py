@@ -47,7 +47,7 @@ class JobHealth:
     overdue: bool
 
 
-def periodic_jobs() -> tuple[PeriodicJob, ...]:
+def _periodic_jobs() -> tuple[PeriodicJob, ...]:
     from .schedule import periodic_jobs  # the schedule lists check_health: import it late
 
     return periodic_jobs()
@@ -58,7 +58,7 @@ def job_health(now: datetime) -> list[JobHealth]:
     within twice its interval, once the schedule has been running that long."""
     first_run = None
     health = []
-    for job in periodic_jobs():
+    for job in _periodic_jobs():
         runs = JobRun.objects.filter(name=job.name).order_by("-started_at")
         last_run = runs.first()
         last_success = runs.filter(outcome=JobRun.Outcome.SUCCEEDED).first()
@@ -77,7 +77,7 @@ def check_health(now: datetime | None = None) -> list[int]:
     """Open an alert for each new problem, resolve those that ended; return the new alerts'
     keys."""
     now = now or timezone.now()
-    settle_lost_runs(periodic_jobs(), now)
+    settle_lost_runs(_periodic_jobs(), now)
     problems = {
         (Alert.Kind.DEVICE_SILENT, str(device.pk)): (
             f"Device {device} ({device.vendor} {device.vendor_device_id}) has not been heard "
