@@ -29,6 +29,7 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
             "Procfile.dev",
             "config/celery.py",
             "tests/test_celery.py",
+            "{project_slug}/interactions/batches.py",
             "{project_slug}/interactions/tasks.py",
             "{project_slug}/interactions/tests/test_tasks.py",
         ],

@@ -20,6 +20,7 @@ SUGGESTION = re.compile(r": use '([a-z0-9_]+)' or another name\.$")
 CELERY_ONLY = [
     "Procfile.dev",
     "config/celery.py",
+    "iot_monitor/interactions/batches.py",
     "iot_monitor/interactions/tasks.py",
     "iot_monitor/interactions/tests/test_tasks.py",
     "tests/test_celery.py",

@@ -99,6 +99,7 @@ def test_the_expected_files_are_present_and_absent(variant):
         "tests/test_celery.py": answers["scheduler"] == "celery-beat",
         "Procfile.dev": answers["scheduler"] == "celery-beat",
         f"{slug}/interactions/tasks.py": answers["scheduler"] == "celery-beat",
+        f"{slug}/interactions/batches.py": answers["scheduler"] == "celery-beat",
         "config/sentry.py": answers["use_sentry"],
         ".github/workflows/ci.yml": answers["ci"] == "github",
         ".github/dependabot.yml": answers["ci"] == "github",

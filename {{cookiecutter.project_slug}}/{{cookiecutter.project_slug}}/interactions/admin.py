@@ -32,7 +32,15 @@ class CommandAdmin(RecordAdmin):
 
 @admin.register(JobRun)
 class JobRunAdmin(RecordAdmin):
-    list_display = ("name", "started_at", "duration", "outcome", "detail")
+    list_display = (
+        "name",
+        "started_at",
+        "duration",
+        "outcome",
+        "devices_refreshed",
+        "devices_failed",
+        "detail",
+    )
     list_filter = ("name", "outcome")
     date_hierarchy = "started_at"
 

@@ -88,10 +88,13 @@ def request_refresh(device_ids: list[int]) -> str:
 {%- else %}
     """Refresh these devices now; return what was done, for the person who asked."""
     try:
-        new_rows = jobs.refresh_devices(device_ids)
+        refreshed = jobs.refresh_devices(device_ids)
     except VendorError as error:
         return f"The refresh failed: {error}"
-    return f"Refreshed {len(device_ids)} devices: {len(new_rows)} new readings."
+    return (
+        f"Refreshed {len(refreshed.refreshed)} of {len(device_ids)} devices: "
+        f"{len(refreshed.new_keys)} new readings."
+    )
 {%- endif %}
 
 

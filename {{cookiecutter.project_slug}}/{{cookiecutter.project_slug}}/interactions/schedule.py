@@ -34,6 +34,18 @@ class PeriodicJob:
         # A run that has not started within one interval is dropped: the next one is due.
         return self.every
 
+    @property
+    def lost_after(self) -> timedelta:
+        """How long a run may read "running": past this, the health check records it failed."""
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        # Its last batch may start just before the next run is due, when batches expire, and
+        # then take up to the task time limit.
+        return self.every + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+{%- else %}
+        # A run still going when the next one is due has overrun its interval.
+        return self.every
+{%- endif %}
+
 
 def periodic_jobs() -> tuple[PeriodicJob, ...]:
     return (

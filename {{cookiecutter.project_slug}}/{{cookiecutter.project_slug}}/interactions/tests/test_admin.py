@@ -41,6 +41,17 @@ def test_the_schedule_page_flags_an_overdue_job(admin_client, settings):
     assert '<span class="overdue-flag">overdue</span>' in page
 
 
+def test_the_schedule_page_says_how_many_devices_the_last_refresh_reached(admin_client):
+    JobRun.objects.create(
+        name="refresh_all", outcome="failed", devices_refreshed=7, devices_failed=3
+    )
+
+    page = admin_client.get(reverse("admin:interactions_schedule_changelist")).content.decode()
+
+    assert "<td>7 refreshed, 3 failed</td>" in page
+    assert page.count("<td>-</td>") >= 2  # the jobs that refresh no device
+
+
 def test_the_admin_index_links_the_schedule(admin_client):
     page = admin_client.get(reverse("admin:index")).content.decode()
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from ...devices.tests.factories import DeviceFactory
 from ..health import check_health, job_health, silent_devices
 from ..models import Alert, JobRun
+from ..schedule import periodic_job, periodic_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -96,4 +97,26 @@ def test_a_job_that_succeeded_recently_is_not_overdue(minute_intervals):
 def test_no_job_is_overdue_before_the_schedule_ran_at_all(minute_intervals):
     overdue = {health.job.name: health.overdue for health in job_health(timezone.now())}
 
-    assert overdue == {"refresh_all": False, "check_health": False, "prune_observations": False}
+    # Every periodic job is listed, none of them overdue (and the schedule is not empty).
+    assert overdue == dict.fromkeys((job.name for job in periodic_jobs()), False) != {}
+
+
+def test_a_run_that_never_recorded_its_end_is_settled_as_failed_once_it_is_lost(
+    minute_intervals,
+):
+    now = timezone.now()
+    lost_after = periodic_job("refresh_all").lost_after
+    second = timedelta(seconds=1)
+    lost = JobRun.objects.create(name="refresh_all", started_at=now - lost_after - second)
+    running = JobRun.objects.create(name="refresh_all", started_at=now - lost_after + second)
+
+    check_health(now)
+
+    lost.refresh_from_db()
+    running.refresh_from_db()
+    assert (lost.outcome, lost.detail) == (
+        "failed",
+        f"not finished within {lost_after.total_seconds():g} s: its process stopped",
+    )
+    assert lost.finished_at is not None
+    assert running.outcome == "running"

@@ -19,6 +19,8 @@ from ....devices.models import Device
 from ....vendors.base import VendorError
 from ... import jobs
 from ...heartbeats import recorded_run
+from ...models import JobRun
+from ...rounds import Tally
 from ...schedule import periodic_job, periodic_jobs
 
 # Jobs about one device; they need --device.
@@ -61,9 +63,14 @@ class Command(BaseCommand):
         try:
             with recorded_run(name) as run:
                 result = job(*arguments)
-                run.detail = describe(result)
-        except (VendorError, jobs.JobFailed) as error:
+                if isinstance(result, Tally):
+                    result.record(run)  # a round says how it went, and whether it failed
+                else:
+                    run.detail = describe(result)
+        except VendorError as error:
             raise CommandError(f"{name} failed: {error}") from None
+        if run.outcome == JobRun.Outcome.FAILED:
+            raise CommandError(f"{name} failed: {run.detail}")
         elapsed = time.monotonic() - started
         self.stdout.write(f"{name}: {run.detail} in {elapsed:.1f} s")
 
