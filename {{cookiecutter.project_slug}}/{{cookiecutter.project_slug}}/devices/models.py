@@ -115,7 +115,9 @@ class Device(models.Model):
     def is_online(self) -> bool:
         return heard_since(self.last_seen_at, online_since())
 
-    def delete(self, using=None, keep_parents=False) -> tuple[int, dict[str, int]]:
+    def delete(
+        self, using: str | None = None, keep_parents: bool = False
+    ) -> tuple[int, dict[str, int]]:
         # Locked first, as DeviceQuerySet.lock explains (the API and the admin delete here).
         using = using or router.db_for_write(Device, instance=self)
         with transaction.atomic(using=using):

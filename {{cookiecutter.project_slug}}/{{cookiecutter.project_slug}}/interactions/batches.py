@@ -63,7 +63,9 @@ def record_batch(batch_id: int, refreshed: int = 0, failed: int = 0, error: str 
         # Every batch of the round locks its row first, so they record one at a time, and
         # exactly one of them sees that no batch is left.
         run = JobRun.objects.select_for_update(of=("self",)).filter(batches=batch_id).first()
-        batch = run and run.batches.filter(pk=batch_id, outcome=JobRun.Outcome.RUNNING).first()
+        if run is None:
+            return False
+        batch = run.batches.filter(pk=batch_id, outcome=JobRun.Outcome.RUNNING).first()
         if batch is None:
             return False
         if error:

@@ -70,8 +70,12 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
     )
 
 
-def periodic_job(name: str) -> PeriodicJob | None:
-    return next((job for job in periodic_jobs() if job.name == name), None)
+def periodic_job(name: str) -> PeriodicJob:
+    """The periodic job called `name`; KeyError if there is none."""
+    jobs_by_name = {job.name: job for job in periodic_jobs()}
+    if name not in jobs_by_name:
+        raise KeyError(f"no periodic job named {name!r} in schedule.py")
+    return jobs_by_name[name]
 
 
 def next_run_at(job: PeriodicJob, last_run: JobRun | None, now: datetime) -> datetime:

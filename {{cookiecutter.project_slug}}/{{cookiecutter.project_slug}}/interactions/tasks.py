@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
-from celery import group, shared_task
+from celery import Task, group, shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.signals import task_revoked
 from celery.utils.time import maybe_iso8601
@@ -45,6 +45,12 @@ def retry_delay(retries: int, retry_after: float | None) -> float:
     return min(cap, max(backoff, retry_after or 0))
 
 
+def expiry(request: Any) -> datetime | None:
+    """When a task's message expires, or None. celery-types declare `expires` an int; Celery
+    hands the worker an ISO 8601 string (or a datetime when the task ran in-process)."""
+    return maybe_iso8601(cast("str | datetime | None", request.expires))
+
+
 class VendorTask(DjangoTask):
     """A task that calls a vendor: retried on transient errors only, never past its expiry."""
 
@@ -68,7 +74,7 @@ class VendorTask(DjangoTask):
             return False
         # A retry keeps the task's expiry (Celery passes it on): one due after it would be
         # dropped unrun, so give up now rather than hold the message until then.
-        expires = maybe_iso8601(self.request.expires)
+        expires = expiry(self.request)
         return expires is None or timezone.now() + timedelta(seconds=delay) < expires
 
     def give_up(self, error: Exception, *args: Any) -> None:
@@ -84,7 +90,7 @@ class RefreshBatchTask(VendorTask):
         super().give_up(error, batch_id)
         batches.fail_batch(batch_id, describe_error(error))
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # An error nobody planned for (a bug, the soft time limit) fails the batch all the same.
         batches.fail_batch(args[0], describe_error(exc))
 
@@ -92,7 +98,7 @@ class RefreshBatchTask(VendorTask):
 @shared_task(base=VendorTask, bind=True, name="interactions.refresh_devices")
 def refresh_devices(self: VendorTask, device_ids: list[int]) -> list[int] | None:
     refreshed = self.call_vendor(jobs.refresh_devices, device_ids)
-    return refreshed and refreshed.new_keys
+    return refreshed.new_keys if refreshed else None
 
 
 @shared_task(base=RefreshBatchTask, bind=True, name="interactions.refresh_batch")
@@ -101,14 +107,16 @@ def refresh_batch(self: RefreshBatchTask, batch_id: int) -> list[int] | None:
 
 
 @task_revoked.connect
-def fail_an_expired_batch(sender=None, request=None, expired=False, **kwargs) -> None:
+def fail_an_expired_batch(
+    sender: Any = None, request: Any = None, expired: bool = False, **kwargs: Any
+) -> None:
     """A batch dropped unrun because the next round was due fails in its round."""
     if expired and getattr(sender, "name", None) == refresh_batch.name:
         batches.fail_batch(request.args[0], "expired: not done when the next round was due")
 
 
 @shared_task(bind=True, name="interactions.refresh_all")
-def refresh_all(self) -> int:
+def refresh_all(self: Task) -> int:
     """Start a round: one refresh_batch task per batch, run by whichever workers are free.
 
     The batch that ends last settles the round's record. Batches expire when the next round is
@@ -117,7 +125,7 @@ def refresh_all(self) -> int:
     """
     job = periodic_job("refresh_all")
     run, batch_ids = batches.start_round(job.name, jobs.device_batches())
-    expires = maybe_iso8601(self.request.expires) or run.started_at + job.every
+    expires = expiry(self.request) or run.started_at + job.every
     group(refresh_batch.si(batch_id).set(expires=expires) for batch_id in batch_ids).apply_async()
     return run.pk
 

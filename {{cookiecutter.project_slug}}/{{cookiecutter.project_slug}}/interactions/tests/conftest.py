@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 
@@ -64,7 +65,10 @@ class FakeVendor(VendorClient):
     def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
         self._read("read_attributes", vendor_device_ids)
         return [
-            AttributeReading(i, "temperature", 21.5, "°C", None if i in self.undated else NOON)
+            # An undated reading breaks the interface's promise, so that the database refuses it.
+            AttributeReading(
+                i, "temperature", 21.5, "°C", cast(datetime, None) if i in self.undated else NOON
+            )
             for i in vendor_device_ids
         ]
 

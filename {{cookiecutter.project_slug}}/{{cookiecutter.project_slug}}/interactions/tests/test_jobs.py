@@ -235,7 +235,7 @@ def test_set_status_confirms_the_command_and_records_the_status(simulated_device
 
 @pytest.mark.django_db(transaction=True)
 def test_a_command_whose_device_is_deleted_while_it_is_sent_ends_without_an_error(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     set_status = fake_vendor.set_status
 
     def delete_while_switching(vendor_device_id, is_on):

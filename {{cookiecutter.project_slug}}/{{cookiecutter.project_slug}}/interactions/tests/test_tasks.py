@@ -220,7 +220,7 @@ def test_a_late_outcome_for_a_batch_already_recorded_is_ignored(db):
 
 
 def test_an_expired_batch_counts_as_failed_and_calls_no_vendor(worker, fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
 
     refresh_batch.apply_async((batch,), expires=timezone.now() - timedelta(seconds=1))
@@ -252,7 +252,7 @@ def test_a_batch_gives_up_at_once_when_its_retry_would_come_after_its_round(
     worker, fake_vendor, settings
 ):
     settings.VENDOR_RETRY_MAX_DELAY = 30
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail("read_statuses", RateLimited("429", retry_after=20))
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
 
@@ -263,7 +263,7 @@ def test_a_batch_gives_up_at_once_when_its_retry_would_come_after_its_round(
 
 
 def test_a_batch_that_crashes_fails_in_its_round(worker, fake_vendor, monkeypatch):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
     monkeypatch.setattr(batches.jobs, "refresh_devices", lambda device_ids: 1 / 0)
 
@@ -275,7 +275,7 @@ def test_a_batch_that_crashes_fails_in_its_round(worker, fake_vendor, monkeypatc
 
 
 def test_a_database_error_that_passes_is_retried(worker, fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail("read_statuses", OperationalError("deadlock detected"))
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
 

@@ -21,7 +21,7 @@ from ... import jobs
 from ...heartbeats import recorded_run
 from ...models import JobRun
 from ...rounds import Tally
-from ...schedule import periodic_job, periodic_jobs
+from ...schedule import periodic_jobs
 
 # Jobs about one device; they need --device.
 DEVICE_JOBS = {
@@ -45,7 +45,7 @@ class Command(BaseCommand):
     def handle(self, name: str, device: int | None, **options: Any) -> None:
         job: Callable[..., object]
         arguments: tuple[int, ...]
-        periodic = periodic_job(name)
+        periodic = {job.name: job for job in periodic_jobs()}.get(name)
         if periodic is not None:
             if device is not None:
                 raise CommandError(f"{name} runs on every device; leave out --device.")
