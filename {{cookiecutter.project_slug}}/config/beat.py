@@ -13,10 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from celery.signals import beat_init
 from redbeat import schedulers as redbeat
+from redis import Redis
 from redis.exceptions import ConnectionError, LockError, TimeoutError
+from redis.lock import Lock
 
 logger = logging.getLogger("celery.beat")
 
@@ -29,6 +32,7 @@ beat_init.disconnect(redbeat.acquire_distributed_beat_lock)
 
 
 class RedBeatScheduler(redbeat.RedBeatScheduler):
+    lock: Lock | None = None
     _unreachable_since: float | None = None
     _standing_by = False
 
@@ -36,7 +40,7 @@ class RedBeatScheduler(redbeat.RedBeatScheduler):
         """Nothing yet: Redis may be down as beat starts. The entries are installed whenever
         this beat takes the lock (_take_lock)."""
 
-    def tick(self, *args, **kwargs) -> float:
+    def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
             if self.lock is None and not self._take_lock():
                 return self.max_interval
@@ -76,7 +80,7 @@ class RedBeatScheduler(redbeat.RedBeatScheduler):
         self._install_entries(client)
         return True
 
-    def _install_entries(self, client) -> None:
+    def _install_entries(self, client: Redis) -> None:
         """Install the schedule's entries, keeping the last run of those Redis still has.
 
         Those it lost (it restarted empty) or never had are due at once: when they last ran

@@ -1,8 +1,9 @@
 """Error reporting to Sentry, started from production settings, and Sentry Crons: Sentry
 alerts when a periodic job fails or does not run on time, which a scheduler that stopped
 cannot report itself."""
-{%- if cookiecutter.scheduler == "heroku-scheduler" %}
 
+import logging
+{%- if cookiecutter.scheduler == "heroku-scheduler" %}
 from datetime import timedelta
 {%- endif %}
 
@@ -26,7 +27,7 @@ def init_sentry(dsn: str, environment: str) -> None:
             CeleryIntegration(monitor_beat_tasks=True),
 {%- endif %}
             # ERROR log records become Sentry events; lower ones ride along as breadcrumbs.
-            LoggingIntegration(event_level="ERROR"),
+            LoggingIntegration(event_level=logging.ERROR),
         ],
         # No personal data (user emails, IP addresses) leaves the project by default.
         send_default_pii=False,

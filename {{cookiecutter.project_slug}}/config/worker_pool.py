@@ -14,5 +14,5 @@ from celery.concurrency import thread
 
 
 class TaskPool(thread.TaskPool):
-    def terminate_job(self, pid, signal=None) -> None:
+    def terminate_job(self, pid: int, signal: int | None = None) -> None:
         """Nothing to kill: the thread finishes, or ends with the process."""

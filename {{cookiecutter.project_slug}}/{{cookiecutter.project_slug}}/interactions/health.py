@@ -1,5 +1,5 @@
 """Is everything alive? Devices that have gone silent, and periodic jobs that stopped
-succeeding.
+succeeding (a run that never recorded its end counts as failed once it is overdue).
 
 A problem opens one Alert when it starts and is resolved when it ends; checking again in
 between changes nothing but the alert's message. The silent devices of one vendor are one
@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ..devices.models import Device, online_since
 from .models import Alert, JobRun
+from .rounds import settle_lost_runs
 
 if TYPE_CHECKING:
     from .schedule import PeriodicJob
@@ -53,14 +54,18 @@ class JobHealth:
     overdue: bool
 
 
+def _periodic_jobs() -> tuple[PeriodicJob, ...]:
+    from .schedule import periodic_jobs  # the schedule lists check_health: import it late
+
+    return periodic_jobs()
+
+
 def job_health(now: datetime) -> list[JobHealth]:
     """Each periodic job's latest run and latest success; overdue when it has not succeeded
     within twice its interval, once the schedule has been running that long."""
-    from .schedule import periodic_jobs  # the schedule lists check_health: import it late
-
     first_run = None
     health = []
-    for job in periodic_jobs():
+    for job in _periodic_jobs():
         runs = JobRun.objects.filter(name=job.name).order_by("-started_at")
         last_run = runs.first()
         last_success = runs.filter(outcome=JobRun.Outcome.SUCCEEDED).first()
@@ -86,10 +91,11 @@ def check_health(now: datetime | None = None) -> list[int]:
     (one email) for all that are new or have doubled since they were mailed. Return the keys
     of those alerts."""
     now = now or timezone.now()
+    settle_lost_runs(_periodic_jobs(), now)
     problems = silent_device_problems(now) | {
         (Alert.Kind.JOB_OVERDUE, health.job.name): Problem(
             f"Job {health.job.name} has not succeeded since "
-            f"{_when(health.last_success and health.last_success.started_at)}."
+            f"{_when(health.last_success.started_at if health.last_success else None)}."
         )
         for health in job_health(now)
         if health.overdue
@@ -134,7 +140,7 @@ def silent_device_problems(now: datetime) -> dict[tuple[str, str], Problem]:
         .annotate(Count("pk"))
         .order_by()
     )
-    problems = {}
+    problems: dict[tuple[str, str], Problem] = {}
     for vendor, devices in by_vendor.items():
         names = ", ".join(str(device) for device in devices[:NAMED])
         more = f" and {len(devices) - NAMED} more" if len(devices) > NAMED else ""

@@ -30,7 +30,7 @@ def ago(duration: timedelta):
 
 
 def test_a_command_is_claimed_by_one_attempt_at_a_time(fake_vendor, lease):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
 
     first = delivery.claim(command.pk)
     second = delivery.claim(command.pk)
@@ -40,9 +40,13 @@ def test_a_command_is_claimed_by_one_attempt_at_a_time(fake_vendor, lease):
 
 
 def test_a_command_left_queued_past_the_lease_is_sent_again(fake_vendor, lease):
-    lost = CommandFactory(device=DeviceFactory(vendor="fake"), queued_at=ago(lease * 2))
-    waiting = CommandFactory(device=DeviceFactory(vendor="fake"), queued_at=ago(lease / 2))
-    sent = []
+    lost = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), queued_at=ago(lease * 2)
+    )
+    waiting = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), queued_at=ago(lease / 2)
+    )
+    sent: list[int] = []
 
     swept = delivery.settle_commands(sent.append)
 
@@ -53,8 +57,8 @@ def test_a_command_left_queued_past_the_lease_is_sent_again(fake_vendor, lease):
 
 
 def test_a_command_abandoned_mid_send_is_sent_once_more(fake_vendor, lease):
-    command = CommandFactory(
-        device=DeviceFactory(vendor="fake"),
+    command = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"),
         state=Command.State.SENT,
         sent_at=ago(lease * 2),
         attempts=1,
@@ -71,8 +75,8 @@ def test_a_command_abandoned_mid_send_is_sent_once_more(fake_vendor, lease):
 
 
 def test_a_command_being_sent_now_is_not_sent_again(fake_vendor, lease):
-    CommandFactory(
-        device=DeviceFactory(vendor="fake"), state=Command.State.SENT, sent_at=ago(lease / 2)
+    CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), state=Command.State.SENT, sent_at=ago(lease / 2)
     )
 
     assert delivery.settle_commands(jobs.set_status).resent == []
@@ -83,7 +87,7 @@ def test_a_send_that_reached_the_vendor_before_its_worker_died_is_not_sent_twice
     simulated_devices, lease
 ):
     (device,) = simulated_devices(1)
-    command = CommandFactory(device=device, is_on=False)
+    command = CommandFactory.create(device=device, is_on=False)
     # The first attempt: claimed, and switched at the vendor; then its process died.
     delivery.claim(command.pk)
     simulated_cloud().set_status(device.vendor_device_id, False)
@@ -99,20 +103,20 @@ def test_a_send_that_reached_the_vendor_before_its_worker_died_is_not_sent_twice
 
 def test_a_command_past_the_timeout_fails_with_the_reason(fake_vendor, settings, lease):
     settings.COMMAND_TIMEOUT_SECONDS = 300
-    never_taken = CommandFactory(
-        device=DeviceFactory(vendor="fake"), created_at=ago(timedelta(seconds=301))
+    never_taken = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), created_at=ago(timedelta(seconds=301))
     )
-    unconfirmed = CommandFactory(
-        device=DeviceFactory(vendor="fake"),
+    unconfirmed = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"),
         created_at=ago(timedelta(seconds=400)),
         state=Command.State.SENT,
         sent_at=ago(lease * 2),
         attempts=3,
     )
-    recent = CommandFactory(
-        device=DeviceFactory(vendor="fake"), created_at=ago(timedelta(seconds=200))
+    recent = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), created_at=ago(timedelta(seconds=200))
     )
-    sent = []
+    sent: list[int] = []
 
     swept = delivery.settle_commands(sent.append)
 
@@ -128,7 +132,7 @@ def test_a_command_past_the_timeout_fails_with_the_reason(fake_vendor, settings,
 
 
 def test_a_late_answer_does_not_undo_a_timeout_but_is_recorded(fake_vendor, lease, monkeypatch):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"), is_on=False)
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"), is_on=False)
     answer = fake_vendor.set_status
 
     def slow_answer(vendor_device_id: str, is_on: bool):
@@ -146,11 +150,11 @@ def test_a_late_answer_does_not_undo_a_timeout_but_is_recorded(fake_vendor, leas
 
 
 def test_only_a_command_never_sent_is_queued_again(fake_vendor):
-    refused = CommandFactory(
-        device=DeviceFactory(vendor="fake"), state=Command.State.FAILED, error="not queued"
+    refused = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), state=Command.State.FAILED, error="not queued"
     )
-    sent_once = CommandFactory(
-        device=DeviceFactory(vendor="fake"), state=Command.State.FAILED, attempts=1
+    sent_once = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), state=Command.State.FAILED, attempts=1
     )
 
     assert delivery.requeue_if_never_sent(refused) is True

@@ -10,11 +10,13 @@ This is how Heroku Scheduler runs the periodic jobs (see `manage.py show_schedul
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 {%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
 from contextlib import nullcontext
 {%- endif %}
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 {%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
 
 from config.sentry import cron_monitor
@@ -24,7 +26,9 @@ from ....devices.models import Device
 from ....vendors.base import VendorError
 from ... import jobs
 from ...heartbeats import recorded_run
-from ...schedule import periodic_job, periodic_jobs
+from ...models import JobRun
+from ...rounds import Tally
+from ...schedule import periodic_jobs
 
 # Jobs about one device; they need --device.
 DEVICE_JOBS = {
@@ -41,12 +45,14 @@ def job_names() -> list[str]:
 class Command(BaseCommand):
     help = "Run a job now: a periodic job, or a device job with --device."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help=f"one of: {', '.join(job_names())}")
         parser.add_argument("--device", type=int, metavar="ID", help="the device's id")
 
-    def handle(self, name: str, device: int | None, **options):
-        periodic = periodic_job(name)
+    def handle(self, name: str, device: int | None, **options: Any) -> None:
+        job: Callable[..., object]
+        arguments: tuple[int, ...]
+        periodic = {job.name: job for job in periodic_jobs()}.get(name)
         if periodic is not None:
             if device is not None:
                 raise CommandError(f"{name} runs on every device; leave out --device.")
@@ -62,20 +68,30 @@ class Command(BaseCommand):
 
         started = time.monotonic()
 {%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
-        monitored = cron_monitor(name, periodic.every) if periodic else nullcontext()
-{%- endif %}
-        try:
-{%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
-            with monitored, recorded_run(name) as run:
+        # Sentry Crons hears of each run of a periodic job, and of its failure.
+        with cron_monitor(name, periodic.every) if periodic else nullcontext():
+            run = run_recorded(name, job, arguments)
 {%- else %}
-            with recorded_run(name) as run:
+        run = run_recorded(name, job, arguments)
 {%- endif %}
-                result = job(*arguments)
-                run.detail = describe(result)
-        except (VendorError, jobs.JobFailed) as error:
-            raise CommandError(f"{name} failed: {error}") from None
         elapsed = time.monotonic() - started
         self.stdout.write(f"{name}: {run.detail} in {elapsed:.1f} s")
+
+
+def run_recorded(name: str, job: Callable[..., object], arguments: tuple[int, ...]) -> JobRun:
+    """Run the job with its heartbeat; CommandError, in one line, if it failed."""
+    try:
+        with recorded_run(name) as run:
+            result = job(*arguments)
+            if isinstance(result, Tally):
+                result.record(run)  # a round says how it went, and whether it failed
+            else:
+                run.detail = describe(result)
+    except VendorError as error:
+        raise CommandError(f"{name} failed: {error}") from None
+    if run.outcome == JobRun.Outcome.FAILED:
+        raise CommandError(f"{name} failed: {run.detail}")
+    return run
 
 
 def describe(result: object) -> str:

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("interactions", "0004_command_delivery"),
+        ("interactions", "0005_command_delivery"),
     ]
 
     operations = [

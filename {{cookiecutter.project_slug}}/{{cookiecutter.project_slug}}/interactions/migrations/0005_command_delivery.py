@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("devices", "0003_device_owner"),
-        ("interactions", "0003_alert_schedule"),
+        ("interactions", "0004_round_counts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
