@@ -64,6 +64,9 @@ LOGGING = {
             "formatter": "mail",
         },
     },
+    # Django's own handlers, set before these, would mail each failed request unfiltered:
+    # its records go to the root's handlers instead, as every other record does.
+    "loggers": {"django": {"handlers": [], "propagate": True}},
     # Every ERROR, from a request or a job, is mailed to ADMINS as well as logged.
     "root": {
         "handlers": ["console", "mail_admins"],

@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db.models import Model, QuerySet
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from django.utils.log import log_response
+{%- endif %}
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -245,11 +248,17 @@ class DeviceViewSet(IntegerIdMixin[Device], viewsets.ModelViewSet[Device]):
             return Response({IDEMPOTENCY_KEY: [str(error)]}, status=422)
 {%- if cookiecutter.scheduler == "celery-beat" %}
         except CommandNotQueued as error:
-            return Response(
+            refused = Response(
                 {"detail": str(error)},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(error.retry_after)},
             )
+            # Not the ERROR Django logs a 503 with, mailed once per refused command: control
+            # has logged why, and the broker's outage raises its own alert.
+            log_response(
+                "Not queued: %s", request.path, response=refused, request=request, level="info"
+            )
+            return refused
 {%- endif %}
         data = self.get_serializer(command).data
         # str(): the url is a Hyperlink, which WSGI servers refuse as a header value.

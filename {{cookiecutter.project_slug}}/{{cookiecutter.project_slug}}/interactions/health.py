@@ -120,12 +120,14 @@ def check_health(now: datetime | None = None) -> list[int]:
         elif problem.message != alert.message:
             Alert.objects.filter(pk=alert.pk).update(message=problem.message)
     if notify:
-        # One record for all, which names its own incident: the mail filter lets it through.
-        messages = [problems[(alert.kind, alert.subject)].message for alert in notify]
-        incident = ",".join(f"{a.pk}x{problems[(a.kind, a.subject)].count}" for a in notify)
-        logger.error(
-            "%d problems: %s", len(notify), " ".join(messages), extra={"incident": incident}
+        # One record for all, naming its incident for the mail filter: the same problems,
+        # ended and back within its window (a device on the edge of silence), are mailed once.
+        keys = [(alert.kind, alert.subject) for alert in notify]
+        incident = ",".join(
+            f"{kind}:{subject}:{problems[kind, subject].count}" for kind, subject in keys
         )
+        messages = " ".join(problems[key].message for key in keys)
+        logger.error("Health check: %s", messages, extra={"incident": incident})
     return [alert.pk for alert in notify]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
+from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 {%- if cookiecutter.scheduler == "celery-beat" %}
@@ -32,7 +33,13 @@ def health(request: HttpRequest) -> JsonResponse:
     if checks["database"]["ok"]:
         checks |= job_checks()
     ok = all(check["ok"] for check in checks.values())
-    return JsonResponse({"ok": ok, "checks": checks}, status=200 if ok else 503)
+    response = JsonResponse({"ok": ok, "checks": checks}, status=200 if ok else 503)
+    if not ok:
+        # A warning, not the ERROR Django logs a 503 with: it is the monitor's to alert, and
+        # what failed raises its own alerts.
+        failing = ", ".join(name for name, check in checks.items() if not check["ok"])
+        log_response("Unhealthy: %s", failing, response=response, request=request, level="warning")
+    return response
 
 
 def database_check() -> dict:

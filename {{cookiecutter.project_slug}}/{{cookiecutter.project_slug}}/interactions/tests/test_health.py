@@ -63,7 +63,7 @@ def test_the_silent_devices_of_a_vendor_are_one_alert_that_counts_them(minute_in
     assert alerts["simulator"].endswith(" and 2 more.")
     assert alerts["other"].startswith("1 of 1 devices of vendor other are silent, ")
     (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert record.getMessage().startswith("2 problems: ")
+    assert record.getMessage().startswith("Health check: ")
 
 
 def test_an_alert_is_mailed_again_when_its_devices_double(minute_intervals, caplog):
