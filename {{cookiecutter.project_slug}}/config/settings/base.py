@@ -197,7 +197,10 @@ VENDOR_RETRY_MAX_DELAY = env.float("VENDOR_RETRY_MAX_DELAY", default=300.0)
 # Celery. Without REDIS_URL, tasks run in-process as they are called, so local development
 # needs nothing but Python; with it, they go through Redis to a worker.
 REDIS_URL = env("REDIS_URL", default="")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# In-process tasks still pass through a broker connection: one with a host name, for which
+# kombu has no "No hostname was supplied" warning.
+IN_PROCESS_BROKER_URL = "memory://localhost/"
+CELERY_BROKER_URL = REDIS_URL or IN_PROCESS_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
