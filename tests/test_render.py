@@ -64,6 +64,7 @@ def test_the_expected_files_are_present_and_absent(variant):
         "config/settings/local.py",
         "config/settings/production.py",
         "config/settings/test.py",
+        "config/startup.py",
         "config/urls.py",
         "config/wsgi.py",
         f"{slug}/devices/models.py",
@@ -183,7 +184,6 @@ def test_app_json_asks_heroku_for_what_the_answers_need(variant):
     app = json.loads((project / "app.json").read_text())
 
     assert app["name"] == answers["project_name"]
-    assert app["env"]["DJANGO_SETTINGS_MODULE"]["value"] == "config.settings.production"
     assert app["env"]["DJANGO_SECRET_KEY"]["generator"] == "secret"
     assert "heroku-postgresql" in app["addons"]
     assert ("heroku-redis" in app["addons"]) == (answers["scheduler"] == "celery-beat")

@@ -3,6 +3,8 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from config.startup import LOCAL, PRODUCTION, default_settings_module
+
 REQUIRED_IN_PRODUCTION = {
     "DJANGO_SECRET_KEY": "a-production-secret-key-that-is-long-and-random-enough-0123456789",
     "DJANGO_ALLOWED_HOSTS": "example.herokuapp.com",
@@ -28,6 +30,15 @@ def test_database_url_selects_postgresql(settings_module):
     assert local.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
+@pytest.mark.parametrize("dyno", ["web.1", "release.2", "scheduler.4821", "run.9157"])
+def test_every_heroku_dyno_runs_production_settings(dyno):
+    assert default_settings_module({"DYNO": dyno}) == PRODUCTION
+
+
+def test_anywhere_else_runs_local_settings():
+    assert default_settings_module({"PORT": "8000"}) == LOCAL
+
+
 def test_production_loads_with_the_required_variables(settings_in_fresh_process):
     # A process of its own: production settings start error reporting when they load.
     result = settings_in_fresh_process(
@@ -44,3 +55,14 @@ def test_production_refuses_to_start_without_each_required_variable(settings_mod
 
     with pytest.raises(ImproperlyConfigured, match=f"Set the {missing} environment variable"):
         settings_module("config.settings.production", **variables)
+
+
+def test_manage_py_on_a_dyno_without_a_required_variable_says_so_in_one_line(
+    manage_in_fresh_process,
+):
+    variables = {k: v for k, v in REQUIRED_IN_PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
+
+    result = manage_in_fresh_process("check", DYNO="run.1", **variables)
+
+    assert result.returncode == 1
+    assert result.stderr == "Set the DJANGO_SECRET_KEY environment variable\n"
