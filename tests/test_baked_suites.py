@@ -65,6 +65,8 @@ def test_production_settings_pass_the_deployment_checks(project):
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "iot.example.com",
         "DATABASE_URL": f"{POSTGRES_URL}/unused",
+        "EMAIL_URL": "smtp+tls://alerts:password@smtp.example.com:587",
+        "DJANGO_ADMINS": "Ann <ann@example.com>",
     }
     if answers["scheduler"] == "celery-beat":
         required["REDIS_URL"] = "redis://127.0.0.1:6379/0"

@@ -13,6 +13,7 @@ SETTINGS_VARIABLES = (
     "DJANGO_",
     "DYNO",
     "DATABASE_URL",
+    "EMAIL_URL",
 {%- if cookiecutter.scheduler == "celery-beat" %}
     "REDIS_URL",
 {%- endif %}

@@ -19,6 +19,9 @@ if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").ex
     env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Production settings set it: with it, a start-up without what production needs is refused
+# (the system checks of interactions/checks.py).
+PRODUCTION = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 
 # SQLite when DATABASE_URL is unset, so the project runs with nothing installed but Python.

@@ -1,0 +1,15 @@
+"""Production refuses to start when an alert would reach no one (config/alerts.py)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error
+
+from config.alerts import why_alerts_are_not_mailed, why_mail_is_not_delivered
+
+
+def alerts_reach_someone(app_configs, **kwargs) -> list[Error]:
+    if not settings.PRODUCTION:
+        return []
+    problem = why_alerts_are_not_mailed() or why_mail_is_not_delivered()
+    return [Error(problem, id="interactions.E001")] if problem else []
