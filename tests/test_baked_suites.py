@@ -72,6 +72,9 @@ def test_production_settings_pass_the_deployment_checks(project):
         required["REDIS_URL"] = "redis://127.0.0.1:6379/0"
     if answers["use_sentry"]:
         required["SENTRY_DSN"] = "https://public@sentry.example.com/1"
+    vendor = answers["__vendor_module"].upper()
+    required[f"{vendor}_API_URL"] = "https://api.example.com/v1/"
+    required[f"{vendor}_API_TOKEN"] = "a-token"
 
     result = manage(root, "check", "--deploy", "--fail-level", "WARNING", **required)
 

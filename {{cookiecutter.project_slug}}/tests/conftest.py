@@ -14,6 +14,7 @@ SETTINGS_VARIABLES = (
     "DYNO",
     "DATABASE_URL",
     "EMAIL_URL",
+    "{{ cookiecutter.__vendor_module.upper() }}_API_",
 {%- if cookiecutter.scheduler == "celery-beat" %}
     "REDIS_URL",
 {%- endif %}

@@ -73,13 +73,32 @@ def test_manage_py_on_a_dyno_without_a_required_variable_says_so_in_one_line(
     assert result.stderr == "Set the EMAIL_URL environment variable\n"
 
 
+VENDOR_SETTINGS = {
+    "{{ cookiecutter.__vendor_module.upper() }}_API_URL": "https://api.example.com/v1/",
+    "{{ cookiecutter.__vendor_module.upper() }}_API_TOKEN": "a-token",
+}
+
+
+@pytest.mark.parametrize("missing", list(VENDOR_SETTINGS))
+def test_production_commands_refuse_to_start_without_a_vendor_setting(
+    manage_in_fresh_process, missing
+):
+    vendor = {k: v for k, v in VENDOR_SETTINGS.items() if k != missing}
+
+    result = manage_in_fresh_process("check", DYNO="run.1", **REQUIRED_IN_PRODUCTION, **vendor)
+
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if missing in line]
+    assert line.startswith(f"?: (vendors.E001) Set the {missing} environment variable:")
+
+
 def test_send_test_alert_in_production_fails_in_one_line_when_mail_is_refused(
     manage_in_fresh_process,
 ):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    variables = dict(REQUIRED_IN_PRODUCTION)
+    variables = {**REQUIRED_IN_PRODUCTION, **VENDOR_SETTINGS}
     variables["EMAIL_URL"] = f"smtp://127.0.0.1:{closed_port}"
 
     result = manage_in_fresh_process("send_test_alert", DYNO="run.1", **variables)
