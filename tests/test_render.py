@@ -13,6 +13,12 @@ import pytest
 import yaml
 
 from .baking import bake, rendered_answers
+from .environment import (
+    ADDON_VARIABLES,
+    HEROKU_REDIS_VARIABLES,
+    dotenv_example_variables,
+    settings_variables,
+)
 from .variants import RENDER_MATRIX
 
 UNRENDERED = re.compile(r"{{|{%")
@@ -203,6 +209,29 @@ def test_app_json_asks_heroku_for_what_the_answers_need(variant):
         }
     else:
         assert set(app["formation"]) == {"web"}
+
+
+def addon_variables(app: dict) -> set[str]:
+    return set().union(*(ADDON_VARIABLES.get(addon, set()) for addon in app["addons"]))
+
+
+def test_env_example_and_app_json_name_every_variable_the_settings_read(variant):
+    project, _ = variant
+    read = set(settings_variables(project))
+    app = json.loads((project / "app.json").read_text())
+
+    assert read - dotenv_example_variables((project / ".env.example").read_text()) == set()
+    assert read - set(app["env"]) - addon_variables(app) == set()
+
+
+def test_app_json_requires_what_production_requires(variant):
+    project, _ = variant
+    required = {name for name, needed in settings_variables(project).items() if needed}
+    app = json.loads((project / "app.json").read_text())
+    # In app.json a variable is required unless it says otherwise.
+    asked_for = {name for name, entry in app["env"].items() if entry.get("required", True)}
+
+    assert required - addon_variables(app) == asked_for - HEROKU_REDIS_VARIABLES
 
 
 def test_pre_commit_runs_ruff_and_django_upgrade(variant):

@@ -20,7 +20,8 @@ env = environ.Env()
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Local settings turn it on, for a developer's machine only.
+DEBUG = False
 # Production settings set it: with it, a start-up without what production needs is refused
 # (the system checks of vendors/checks.py and interactions/checks.py).
 PRODUCTION = False
