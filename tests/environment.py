@@ -1,4 +1,5 @@
-"""The environment variables a baked project's settings read, found by parsing them.
+"""What a baked project tells Heroku: the environment variables its settings read (found by
+parsing them), and the processes of its Procfiles.
 
 Every variable the settings read is read through django-environ's `env` (`env("NAME")`,
 `env.bool("NAME", default=…)`) or declared by a vendor (`VendorSetting(option, "NAME", …)`),
@@ -90,3 +91,7 @@ def dotenv_example_variables(text: str) -> set[str]:
     """The variables .env.example names, set or commented out."""
     return set(re.findall(r"^#? ?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
 
+
+def procfile(path: Path) -> dict[str, str]:
+    """A Procfile's processes: name -> command line."""
+    return dict(line.split(": ", 1) for line in path.read_text().splitlines() if line)

@@ -17,6 +17,7 @@ from .environment import (
     ADDON_VARIABLES,
     HEROKU_REDIS_VARIABLES,
     dotenv_example_variables,
+    procfile,
     settings_variables,
 )
 from .variants import RENDER_MATRIX
@@ -170,17 +171,13 @@ def test_pyproject_pins_the_dependencies_the_answers_need(variant):
 
 def test_procfile_has_the_processes_the_scheduler_needs(variant):
     project, answers = variant
-    processes = dict(
-        line.split(": ", 1) for line in (project / "Procfile").read_text().splitlines() if line
-    )
+    processes = procfile(project / "Procfile")
 
     assert processes["release"] == "python manage.py migrate --noinput"
     assert processes["web"].startswith("gunicorn config.wsgi")
     if answers["scheduler"] == "celery-beat":
-        expected = {"release", "web", "worker", "beat"} | (
-            {"flower"} if answers["use_flower"] else set()
-        )
-        assert set(processes) == expected
+        # No flower: Heroku routes requests to web dynos only.
+        assert set(processes) == {"release", "web", "worker", "beat"}
         # Heroku stops dynos with SIGTERM; Celery finishes its work on SIGQUIT.
         for name in ("worker", "beat"):
             assert processes[name].startswith("REMAP_SIGTERM=SIGQUIT celery --app config ")
@@ -188,6 +185,17 @@ def test_procfile_has_the_processes_the_scheduler_needs(variant):
         assert " beat " in processes["beat"] and " -B" not in processes["worker"]
     else:
         assert set(processes) == {"release", "web"}
+
+
+def test_flower_runs_locally_behind_the_password_in_its_variable(variant):
+    project, answers = variant
+    if answers["scheduler"] != "celery-beat":
+        return
+    processes = procfile(project / "Procfile.dev")
+
+    assert ("flower" in processes) == answers["use_flower"]
+    if answers["use_flower"]:
+        assert '--basic-auth="${FLOWER_BASIC_AUTH:?' in processes["flower"]
 
 
 def test_app_json_asks_heroku_for_what_the_answers_need(variant):
