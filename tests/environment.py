@@ -1,5 +1,5 @@
 """What a baked project tells Heroku: the environment variables its settings read (found by
-parsing them), and the processes of its Procfiles.
+parsing them), those its deploy guide sets, and the processes of its Procfiles.
 
 Every variable the settings read is read through django-environ's `env` (`env("NAME")`,
 `env.bool("NAME", default=…)`) or declared by a vendor (`VendorSetting(option, "NAME", …)`),
@@ -34,6 +34,8 @@ EXAMPLE_VALUES = {
     "_API_URL": "https://api.example.com/v1/",
     "_API_TOKEN": "a-token",
 }
+CONFIG_SET = re.compile(r"^heroku config:set\b")
+ASSIGNED_NAME = re.compile(r"\b([A-Z][A-Z0-9_]*)=")
 
 
 def settings_variables(project: Path) -> dict[str, bool]:
@@ -74,6 +76,18 @@ def _literal(node: ast.expr, path: Path) -> str:
             "template's tests cannot tell which"
         )
     return node.value
+
+
+def guide_variables(readme: str) -> set[str]:
+    """The variables the README's deploy guide sets with `heroku config:set`."""
+    lines = readme.splitlines()
+    start = next((i for i, line in enumerate(lines) if CONFIG_SET.match(line)), len(lines))
+    command = []
+    for line in lines[start:]:
+        command.append(line)
+        if not line.endswith("\\"):
+            break
+    return set(ASSIGNED_NAME.findall("\n".join(command)))
 
 
 def example_values(names: set[str], **known: str) -> dict[str, str]:

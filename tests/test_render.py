@@ -17,6 +17,7 @@ from .environment import (
     ADDON_VARIABLES,
     HEROKU_REDIS_VARIABLES,
     dotenv_example_variables,
+    guide_variables,
     procfile,
     settings_variables,
 )
@@ -240,6 +241,17 @@ def test_app_json_requires_what_production_requires(variant):
     asked_for = {name for name, entry in app["env"].items() if entry.get("required", True)}
 
     assert required - addon_variables(app) == asked_for - HEROKU_REDIS_VARIABLES
+
+
+def test_the_deploy_guide_sets_exactly_what_production_requires(variant):
+    project, answers = variant
+    required = {name for name, needed in settings_variables(project).items() if needed}
+    app = json.loads((project / "app.json").read_text())
+    redis = HEROKU_REDIS_VARIABLES if answers["scheduler"] == "celery-beat" else set()
+
+    guide = guide_variables((project / "README.md").read_text())
+
+    assert guide == required - addon_variables(app) | redis
 
 
 def test_pre_commit_runs_ruff_and_django_upgrade(variant):
