@@ -7,8 +7,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
+from unittest import mock
 
 import pytest
 from cookiecutter.generate import generate_context
@@ -45,10 +47,26 @@ def bake(output_dir: Path, **answers) -> Path:
     )
 
 
+def bake_command(output_dir: Path, *answers: str) -> list[str]:
+    """Cookiecutter's command line for a bake without prompts; answers are `option=value`."""
+    return [
+        sys.executable,
+        "-m",
+        "cookiecutter",
+        str(TEMPLATE_DIR),
+        "--no-input",
+        "--output-dir",
+        str(output_dir),
+        *answers,
+    ]
+
+
 def rendered_answers(**answers) -> dict:
     """All the answers a bake with these overrides uses, derived ones included."""
     context = generate_context(TEMPLATE_DIR / "cookiecutter.json", extra_context=answers)
-    return prompt_for_config(context, no_input=True)
+    # As cookiecutter() does, so that "_extensions" can import local_extensions.py.
+    with mock.patch.object(sys, "path", [*sys.path, str(TEMPLATE_DIR)]):
+        return prompt_for_config(context, no_input=True)
 
 
 def unavailable(message: str, remedy: str) -> None:

@@ -119,7 +119,6 @@ def heroku_app(request, tmp_path):
         require_service("Redis")
         redis.Redis.from_url(DEPLOY_REDIS_URL).flushdb()
     project = bake(tmp_path / "bake", **answers)
-    run([uv_executable(), "lock", "--quiet"], project)  # LOCKS-PENDING
     git(project, "init", "--quiet", "--initial-branch", "main")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "--message", "Baked")

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils.log import AdminEmailHandler
 
 # Backends that keep mail inside the process or its logs: alerts sent there reach no one.
@@ -31,7 +32,7 @@ _raise_failures = ContextVar("raise_alert_failures", default=False)
 class AdminAlertHandler(AdminEmailHandler):
     """Django's AdminEmailHandler, except that it raises within raising_failures()."""
 
-    def connection(self):
+    def connection(self) -> BaseEmailBackend:
         # Django's opens a connection that fails silently, whatever send_mail is told.
         return get_connection(backend=self.email_backend, fail_silently=not _raise_failures.get())
 

@@ -1,5 +1,7 @@
 """Error reporting to Sentry, started from production settings."""
 
+import logging
+
 import sentry_sdk
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from sentry_sdk.integrations.celery import CeleryIntegration
@@ -18,7 +20,7 @@ def init_sentry(dsn: str, environment: str) -> None:
             CeleryIntegration(),
 {%- endif %}
             # ERROR log records become Sentry events; lower ones ride along as breadcrumbs.
-            LoggingIntegration(event_level="ERROR"),
+            LoggingIntegration(event_level=logging.ERROR),
         ],
         # No personal data (user emails, IP addresses) leaves the project by default.
         send_default_pii=False,

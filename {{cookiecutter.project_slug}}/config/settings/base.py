@@ -8,6 +8,7 @@ local.py, test.py and production.py change only what they must.
 import ssl
 {% endif -%}
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "{{ cookiecutter.project_slug }}.users",
     "{{ cookiecutter.project_slug }}.devices",
     "{{ cookiecutter.project_slug }}.observations",
     "{{ cookiecutter.project_slug }}.vendors",
@@ -64,6 +66,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Our own user model from the first migration: swapping auth.User later is a hard migration.
+AUTH_USER_MODEL = "users.User"
 
 ROOT_URLCONF = "config.urls"
 LOGIN_URL = "login"
@@ -109,7 +114,7 @@ STORAGES = {
 
 # Vendors: every device names one. An entry declares the vendor's client and its settings,
 # each read from one environment variable (config/vendor_settings.py).
-VENDORS = {
+VENDORS: dict[str, dict[str, Any]] = {
     "simulator": vendor(
         env,
         "simulator.SimulatorClient",

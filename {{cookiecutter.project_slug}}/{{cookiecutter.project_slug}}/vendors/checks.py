@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Error
 
 
-def required_vendor_settings(app_configs, **kwargs) -> list[Error]:
+def required_vendor_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     if not settings.PRODUCTION:
         return []
     return [

@@ -7,6 +7,7 @@ alert would vanish without a word, it fails with the mail server's answer.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 class Command(BaseCommand):
     help = "Log a test ERROR, which is mailed to ADMINS as every ERROR is; fail if it cannot be."
 
-    def handle(self, **options):
+    def handle(self, **options: Any) -> None:
         problem = why_alerts_are_not_mailed()
         if problem:
             raise CommandError(problem)
