@@ -56,8 +56,9 @@ def _variable_read(call: ast.Call, in_production: bool, path: Path) -> tuple[str
     function = call.func
     keywords = {keyword.arg: keyword.value for keyword in call.keywords}
     if isinstance(function, ast.Name) and function.id == "VendorSetting":
+        variable = call.args[1] if len(call.args) > 1 else keywords["variable"]
         required = keywords.get("required_in_production")
-        return _literal(call.args[1], path), isinstance(required, ast.Constant) and required.value
+        return _literal(variable, path), isinstance(required, ast.Constant) and required.value
     reads_env = (isinstance(function, ast.Name) and function.id == "env") or (
         isinstance(function, ast.Attribute)
         and isinstance(function.value, ast.Name)

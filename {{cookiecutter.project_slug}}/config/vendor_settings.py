@@ -2,8 +2,8 @@
 
 An entry of settings.VENDORS is `vendor(env, CLIENT, VendorSetting(...), ...)`. From it follow
 the value each option gets, production's refusal to start without a required one
-(vendors/checks.py), and the lists of variables in .env.example and app.json, which the
-template's tests hold to these declarations.
+(vendors/checks.py), and the variables .env.example and app.json must name: a new vendor's
+required settings go into app.json's env, and into the README's `heroku config:set`.
 """
 
 from __future__ import annotations
