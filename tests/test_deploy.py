@@ -230,7 +230,11 @@ def ended(result: subprocess.CompletedProcess) -> str:
 
 
 def refreshed_devices(app: HerokuApp) -> int:
-    return app.scalar("SELECT count(DISTINCT device_id) FROM observations_status")
+    """Devices with a status and a reading stored."""
+    return min(
+        app.scalar(f"SELECT count(DISTINCT device_id) FROM observations_{table}")
+        for table in ("status", "attribute")
+    )
 
 
 def worker_and_beat_refresh_the_devices(app: HerokuApp) -> None:
