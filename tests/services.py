@@ -6,11 +6,15 @@ import os
 import secrets
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import Message
 from pathlib import Path
 
 import psycopg
@@ -57,6 +61,44 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: f
             return result
         time.sleep(poll)
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class _SMTPSession(socketserver.StreamRequestHandler):
+    """Just enough SMTP for Django's SMTP backend: every message is accepted and kept."""
+
+    def handle(self) -> None:
+        self.reply("220 sink")
+        recipients: list[str] = []
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb == b"RCPT":
+                recipients.append(line.decode().partition(":")[2].strip(" <>\r\n"))
+            if verb == b"DATA":
+                self.reply("354 end with .")
+                data = b"".join(iter(self.rfile.readline, b".\r\n"))
+                message = message_from_bytes(data, policy=policy.default)
+                self.server.messages.append((recipients, message))
+                recipients = []
+            if verb == b"QUIT":
+                self.reply("221 bye")
+                return
+            self.reply("250 ok")
+
+    def reply(self, text: str) -> None:
+        self.wfile.write(f"{text}\r\n".encode())
+
+
+@contextmanager
+def smtp_sink() -> Iterator[tuple[int, list[tuple[list[str], Message]]]]:
+    """A mail server on loopback that keeps what it receives; yields its port and messages."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPSession) as server:
+        server.messages = []
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1], server.messages
+        finally:
+            server.shutdown()
 
 
 class ProjectProcess:

@@ -1,8 +1,10 @@
-"""Settings for production, e.g. on Heroku.
+"""Settings for production: every Heroku dyno runs them (config/startup.py).
 
 Values that production needs have no default: a missing one stops the process at start-up
 with the variable's name, rather than running with a weak fallback.
 """
+
+from email.utils import getaddresses
 
 {% if cookiecutter.use_sentry -%}
 from config.sentry import init_sentry
@@ -12,6 +14,7 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+PRODUCTION = True
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 
@@ -35,8 +38,12 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=60 * 60 * 24
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 
-# Mail, so that errors reach ADMINS: EMAIL_URL such as smtp+tls://user:password@host:587.
-vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+# Alerts: every ERROR is mailed to ADMINS. Both are required, and production refuses to start
+# when mail would reach no one (interactions/checks.py); `manage.py send_test_alert` proves it.
+# EMAIL_URL such as smtp+tls://user:password@smtp.example.com:587
+vars().update(env.email_url("EMAIL_URL"))
+# DJANGO_ADMINS such as "Ann <ann@example.com>, bob@example.com"
+ADMINS = getaddresses([env("DJANGO_ADMINS")])
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="{{ cookiecutter.email }}")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -50,7 +57,7 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
         "mail_admins": {
-            "class": "django.utils.log.AdminEmailHandler",
+            "class": "config.alerts.AdminAlertHandler",
             "level": "ERROR",
             "filters": ["require_debug_false"],
         },
