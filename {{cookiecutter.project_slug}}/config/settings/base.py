@@ -145,6 +145,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Bodies too deep or too large are a 4xx in JSON, never a 500 (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "{{ cookiecutter.project_slug }}.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "{{ cookiecutter.project_slug }}.api.parsers.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "{{ cookiecutter.project_slug }}.api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -17,10 +17,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from ..devices.models import Device
@@ -28,6 +28,7 @@ from ..interactions.control import IdempotencyKeyReused, request_status
 from ..interactions.models import Command
 from ..observations import queries
 from . import serializers
+from .parsers import JSONParser
 
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
@@ -259,3 +260,6 @@ class LatestReadingsView(APIView):
 @extend_schema(tags=["auth"])
 class ObtainTokenView(ObtainAuthToken):
     """Trade a username and password for the token to send as `Authorization: Token <key>`."""
+
+    # DRF's view names its own parsers, whose JSON parser fails on deeply nested bodies.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES

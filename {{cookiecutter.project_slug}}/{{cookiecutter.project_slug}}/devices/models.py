@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from ..safejson import JSONField
+
 
 def online_since(now: datetime | None = None) -> datetime:
     """Devices heard from since this moment count as online.
@@ -49,7 +51,7 @@ class Device(models.Model):
         help_text="The vendor whose cloud reaches this device: a key of settings.VENDORS.",
     )
     vendor_device_id = models.CharField("vendor's device id", max_length=100)
-    metadata = models.JSONField(
+    metadata = JSONField(
         default=dict,
         blank=True,
         help_text="What the vendor says of the device: model, firmware, features.",
