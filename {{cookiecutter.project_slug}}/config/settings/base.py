@@ -56,12 +56,31 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "{{ cookiecutter.project_slug }}.users.throttling.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 # Our own user model from the first migration: swapping auth.User later is a hard migration.
 AUTH_USER_MODEL = "users.User"
+# Django's password backend, throttled: every sign-in by password (the API's token, the
+# dashboard's and the admin's sign-in pages) goes through it (users/throttling.py).
+AUTHENTICATION_BACKENDS = ["{{ cookiecutter.project_slug }}.users.throttling.ThrottledModelBackend"]
+# Failed sign-ins allowed within the window, per client address and per username; beyond
+# either, attempts are answered 429 with Retry-After until the oldest failure leaves the window.
+# Per address, so one client cannot try many passwords, or one password on many accounts; per
+# username, higher, so many addresses cannot guess one password, while one address reaches its
+# own limit long before it could lock a person out. Counted in the database, which every
+# process shares.
+SIGN_IN_THROTTLE = {
+    "WINDOW_SECONDS": 15 * 60,
+    "FAILURES_PER_ADDRESS": 20,
+    "FAILURES_PER_USERNAME": 50,
+}
+# Proxies in front of the project, each appending to X-Forwarded-For the address it was reached
+# from; the client's address is read that many entries from the end (users/throttling.py).
+# None when served directly: REMOTE_ADDR is the client's.
+FORWARDED_FOR_PROXIES = 0
 
 ROOT_URLCONF = "config.urls"
 LOGIN_URL = "login"

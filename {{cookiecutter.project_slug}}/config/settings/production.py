@@ -27,6 +27,9 @@ REDIS_URL = env("REDIS_URL")
 
 # Heroku's router terminates TLS and says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# It also appends the client's address to X-Forwarded-For: the last entry, which the client
+# cannot forge, is what sign-in throttling counts failures by. Add one per proxy in front of it.
+FORWARDED_FOR_PROXIES = 1
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
