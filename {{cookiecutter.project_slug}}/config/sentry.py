@@ -1,5 +1,7 @@
 """Error reporting to Sentry, started from production settings."""
 
+from typing import Any
+
 import sentry_sdk
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from sentry_sdk.integrations.celery import CeleryIntegration
@@ -7,8 +9,28 @@ from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 
+from config.redaction import SECRET_NAME, SUBSTITUTE, redact
 
-def init_sentry(dsn: str, environment: str) -> None:
+
+def scrubbed(value: Any, name: str = "") -> Any:
+    """A copy of an event's dicts and lists, its texts redacted and any text under a name like a
+    secret's (a local variable `api_token`) hidden. Sentry's own scrubber knows a fixed list of
+    names, and nothing of URLs."""
+    if isinstance(value, str):
+        return SUBSTITUTE if name and SECRET_NAME.search(name) else redact(value)
+    if isinstance(value, dict):
+        return {key: scrubbed(item, str(key)) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrubbed(item) for item in value]
+    return value
+
+
+def scrub(event: dict, hint: dict) -> dict:
+    return scrubbed(event)
+
+
+def init_sentry(dsn: str, environment: str, **options: Any) -> None:
+    """Start the SDK; `options` go to sentry_sdk.init as they are (a transport, in tests)."""
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
@@ -22,4 +44,7 @@ def init_sentry(dsn: str, environment: str) -> None:
         ],
         # No personal data (user emails, IP addresses) leaves the project by default.
         send_default_pii=False,
+        # Nor do secrets: an event leaves with its breadcrumbs (log lines, HTTP calls) scrubbed.
+        before_send=scrub,
+        **options,
     )

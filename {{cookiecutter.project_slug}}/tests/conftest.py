@@ -18,7 +18,7 @@ SETTINGS_VARIABLES = (
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings_in_fresh_process():
     """Evaluate an expression on django.conf.settings in a new interpreter.
 

@@ -197,16 +197,26 @@ SPECTACULAR_SETTINGS = {
 }
 
 ADMINS = [("{{ cookiecutter.author_name }}", "{{ cookiecutter.email }}")]
+# Error reports hide settings named like secrets, and the credentials of any URL: Django's own
+# filter shows REDIS_URL, the broker's and the cache's URLs with their passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.redaction.ExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Log lines without credentials, even where a library logs a URL (config/redaction.py).
+        "plain": {
+            "class": "config.redaction.Formatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
+    # Django's loggers lose the handlers Django gives them, which would print or mail their
+    # records a second time, unredacted: the root's handlers write them.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 

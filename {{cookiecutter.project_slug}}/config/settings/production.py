@@ -47,17 +47,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "class": "config.redaction.Formatter",
+            "format": "%(levelname)s %(name)s %(message)s",
+        },
     },
     "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Django's, redacting each mail: an exception's message may quote a URL's password.
         "mail_admins": {
-            "class": "django.utils.log.AdminEmailHandler",
+            "class": "config.redaction.AdminEmailHandler",
             "level": "ERROR",
             "filters": ["require_debug_false"],
         },
     },
+    # As in base.py: Django's own mail_admins would mail each error twice, once unredacted.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
     # Every ERROR, from a request or a job, is mailed to ADMINS as well as logged.
     "root": {
         "handlers": ["console", "mail_admins"],
