@@ -1,8 +1,8 @@
 """Secrets kept out of error reports, the admins' error mails and log lines.
 
 Django's error report hides a setting by its name (API, TOKEN, KEY, SECRET, PASS…), but a URL
-carries its password in its value: REDIS_URL, CELERY_BROKER_URL, CELERY_RESULT_BACKEND, the
-cache's LOCATION, and, in a dev server's request, every variable of the environment. So here,
+carries its password in its value: a broker's or a cache's URL in the settings, and, in a dev
+server's request, every variable of the environment, DATABASE_URL among them. So here,
 besides names, every text loses the credentials of the URLs in it and the values of parameters
 named like secrets (?api_key=…). Settings (production.py) send error mails through
 AdminEmailHandler and log lines through Formatter, which apply the same to everything they

@@ -14,21 +14,24 @@ from django.views.debug import ExceptionReporter
 
 SECRETS = {
     name: secrets.token_hex(8)
-    for name in ["database", "redis", "email", "vendor", "vendor_key", "simulator", "sentry", "api"]
+    for name in ["database", "broker", "email", "vendor", "vendor_key", "simulator", "dsn", "api"]
 }
 SECRETS["secret_key"] = secrets.token_urlsafe(50)
 VENDOR = "{{ cookiecutter.__vendor_module.upper() }}"
 {%- if cookiecutter.scheduler == "celery-beat" %}
 # Heroku Redis gives a redis:// URL, or a rediss:// one for TLS.
-REDIS_URLS = ["redis://:{}@redis.example.com:6379/0", "rediss://:{}@redis.example.com:6380/0"]
+BROKERS = [
+    {"REDIS_URL": f"redis://:{SECRETS['broker']}@redis.example.com:6379/0"},
+    {"REDIS_URL": f"rediss://:{SECRETS['broker']}@redis.example.com:6380/0"},
+]
 {%- else %}
-# This project has no Redis.
-REDIS_URLS = [None]
+# No broker: the database's is the URL with a password.
+BROKERS = [{}]
 {%- endif %}
 
 
-def production_variables(redis_url: str | None) -> dict[str, str]:
-    variables = {
+def production_variables(broker: dict[str, str]) -> dict[str, str]:
+    return {
         "DJANGO_SECRET_KEY": SECRETS["secret_key"],
         "DJANGO_ALLOWED_HOSTS": "testserver",
         # A port where nothing answers: each request that reads the database fails at once.
@@ -37,11 +40,9 @@ def production_variables(redis_url: str | None) -> dict[str, str]:
         f"{VENDOR}_API_TOKEN": SECRETS["vendor"],
         f"{VENDOR}_API_URL": f"https://api.example.com/v1/?api_key={SECRETS['vendor_key']}",
         "SIMULATOR_API_TOKEN": SECRETS["simulator"],
-        "SENTRY_DSN": f"http://{SECRETS['sentry']}@127.0.0.1:9/1",
+        "SENTRY_DSN": f"http://{SECRETS['dsn']}@127.0.0.1:9/1",
+        **broker,
     }
-    if redis_url:
-        variables["REDIS_URL"] = redis_url.format(SECRETS["redis"])
-    return variables
 
 
 def fail_and_mail() -> str:
@@ -57,16 +58,20 @@ def fail_and_mail() -> str:
         **os.environ,
     )
     logger = logging.getLogger("config")
-    url = os.environ.get("REDIS_URL", os.environ["DATABASE_URL"])
-    logger.info("Connecting to %s", url)
+    urls = " and ".join(value for value in os.environ.values() if "://" in value)
+    logger.info("Connecting to %s", urls)
     try:
-        raise ConnectionError(f"No answer from {url}")
+        raise ConnectionError(f"No answer from {urls}")
     except ConnectionError:
         logger.exception("A job failed")
     return json.dumps([f"{message.subject}\n{message.body}" for message in mail.outbox])
 
 
-@pytest.fixture(scope="module", params=REDIS_URLS)
+def scheme(broker: dict[str, str]) -> str:
+    return next(iter(broker.values()), "no broker").partition(":")[0]
+
+
+@pytest.fixture(scope="module", params=BROKERS, ids=scheme)
 def failed_in_production(request, settings_in_fresh_process):
     result = settings_in_fresh_process(
         "config.settings.production",
@@ -101,7 +106,7 @@ def test_log_lines_carry_no_secret(failed_in_production):
 
 def fail_with_secrets_in_variables():
     api_token = SECRETS["api"]
-    broker = f"rediss://:{SECRETS['redis']}@redis.example.com:6380/0"
+    broker = f"amqps://worker:{SECRETS['broker']}@broker.example.com:5671/"
     raise ConnectionError(f"{len(api_token)}, {len(broker)}")
 
 
@@ -111,7 +116,7 @@ def test_a_tracebacks_variables_are_reported_without_secrets(rf):
     except ConnectionError:
         report = ExceptionReporter(rf.get("/"), *sys.exc_info()).get_traceback_html()
 
-    assert "redis.example.com" in report
+    assert "broker.example.com" in report
     assert leaked(report) == []
 {%- if cookiecutter.use_sentry %}
 
@@ -148,6 +153,6 @@ def test_events_sent_to_sentry_carry_no_secret(sent_to_sentry):
 
     sent = json.dumps(sent_to_sentry)
     assert len(sent_to_sentry) == 1
-    assert "redis.example.com" in sent and "api.example.com" in sent
+    assert "broker.example.com" in sent and "api.example.com" in sent
     assert leaked(sent) == []
 {%- endif %}

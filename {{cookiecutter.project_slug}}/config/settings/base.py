@@ -65,7 +65,9 @@ MIDDLEWARE = [
 AUTH_USER_MODEL = "users.User"
 # Django's password backend, throttled: every sign-in by password (the API's token, the
 # dashboard's and the admin's sign-in pages) goes through it (users/throttling.py).
-AUTHENTICATION_BACKENDS = ["{{ cookiecutter.project_slug }}.users.throttling.ThrottledModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "{{ cookiecutter.project_slug }}.users.throttling.ThrottledModelBackend",
+]
 # Failed sign-ins allowed within the window, per client address and per username; beyond
 # either, attempts are answered 429 with Retry-After until the oldest failure leaves the window.
 # Per address, so one client cannot try many passwords, or one password on many accounts; per
@@ -198,7 +200,7 @@ SPECTACULAR_SETTINGS = {
 
 ADMINS = [("{{ cookiecutter.author_name }}", "{{ cookiecutter.email }}")]
 # Error reports hide settings named like secrets, and the credentials of any URL: Django's own
-# filter shows REDIS_URL, the broker's and the cache's URLs with their passwords.
+# filter shows a broker's or a cache's URL with its password (config/redaction.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "config.redaction.ExceptionReporterFilter"
 
 LOGGING = {
