@@ -20,8 +20,8 @@ bench: tools
 	$(UV) run python -m bench
 
 lint: tools
-	$(UV) run ruff check hooks tests docs bench
-	$(UV) run ruff format --check hooks tests docs bench
+	$(UV) run ruff check hooks local_extensions.py tests docs bench
+	$(UV) run ruff format --check hooks local_extensions.py tests docs bench
 
 docs: tools
 	$(UV) run sphinx-build --fail-on-warning --keep-going --nitpicky --quiet -b html docs docs/_build/html

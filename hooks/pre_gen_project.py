@@ -1,9 +1,15 @@
-"""Refuse a bake whose answers would produce a broken project.
+"""Refuse a bake whose answers would produce a broken project; derive the names nobody types.
 
 Cookiecutter renders this file with Jinja before running it. Jinja appears only inside the
 string literal below, so the module stays plain, importable Python that the template's tests
 call directly. Every problem is reported on one line of its own; `assert` is not used because
 it vanishes under `python -O`.
+
+The names derived from what a person typed (the package from project_name, the vendor's module
+and class from vendor_name) are made here, beside the rules they must pass: cookiecutter.json
+calls these functions through the filters of local_extensions.py, and every error below suggests
+what they return. Cookiecutter runs this hook as a lone copy, so the hook cannot import the
+extension; the extension loads the hook.
 """
 
 from __future__ import annotations
@@ -12,7 +18,11 @@ import json
 import keyword
 import re
 import sys
+import unicodedata
 import zoneinfo
+
+# Cookiecutter needs python-slugify, which needs text-unidecode: every baking Python has it.
+from text_unidecode import unidecode
 
 ANSWERS = r"""{{ cookiecutter | jsonify }}"""
 
@@ -23,15 +33,18 @@ PROJECT_IMPORTS = frozenset(
         "celery",
         "config",
         "django",
+        "drf_spectacular",
         "environ",
         "factory",
         "gunicorn",
         "httpx",
         "kombu",
         "manage",
+        "orjson",
         "psycopg",
         "pytest",
         "redis",
+        "respx",
         "rest_framework",
         "sentry_sdk",
         "test",
@@ -39,13 +52,30 @@ PROJECT_IMPORTS = frozenset(
         "whitenoise",
     }
 )
-# Modules that live next to the vendor client inside the vendors package.
-RESERVED_VENDOR_MODULES = frozenset({"base", "registry", "simulator", "tests"})
+# The vendors package's own modules, which the vendor's client module sits beside; and
+# "vendor", whose client class would be VendorClient, the interface every client subclasses.
+RESERVED_VENDOR_MODULES = frozenset(
+    {
+        "apps",
+        "base",
+        "migrations",
+        "models",
+        "registry",
+        "simulator",
+        "simulator_api",
+        "tests",
+        "vendor",
+    }
+)
 
-SLUG = re.compile(r"[a-z][a-z0-9_]*")
+IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 # Longer package names would push generated lines past the line length ruff enforces.
 MAX_NAME_LENGTH = 40
 MAX_VENDOR_MODULE_LENGTH = 30
+# Put before a derived name that would start with a digit, be a keyword, or be taken; no
+# keyword, module or reserved name starts with it, so the prefixed name is always free.
+PREFIX = "my_"
+WORD = re.compile(r"[a-z0-9]+")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 VERSION = re.compile(r"\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?")
 SCHEDULERS = ("celery-beat", "heroku-scheduler")
@@ -59,21 +89,69 @@ def shadowed_import(name: str) -> bool:
     return name in PROJECT_IMPORTS or name in sys.stdlib_module_names
 
 
-def slug_problem(name: str, option: str) -> str | None:
-    if len(name) > MAX_NAME_LENGTH:
-        return f"{option} {name!r} is longer than {MAX_NAME_LENGTH} characters: pick a shorter one."
-    if not SLUG.fullmatch(name) or keyword.iskeyword(name):
-        suggestion = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "my_project"
+def name_problem(name: str, max_length: int, reserved: frozenset[str] = frozenset()) -> str | None:
+    """Why name cannot be a package or module of the project, or None when it can."""
+    if len(name) > max_length:
+        return f"is longer than {max_length} characters"
+    if not IDENTIFIER.fullmatch(name):
         return (
-            f"{option} {name!r} is not a lowercase Python identifier: use letters, digits and "
-            f"underscores, starting with a letter (e.g. {suggestion!r})."
+            "is not a lowercase Python identifier (letters, digits and underscores, "
+            "starting with a letter)"
         )
+    if keyword.iskeyword(name):
+        return "is a Python keyword"
+    if name in reserved:
+        return "is taken in the vendors package"
     if shadowed_import(name):
-        return (
-            f"{option} {name!r} would shadow the {name!r} module the project imports: "
-            f"pick another name (e.g. 'my_{name}')."
-        )
+        return f"would shadow the {name!r} module the project imports"
     return None
+
+
+def ascii_words(text: str) -> list[str]:
+    """The words of text in lowercase ASCII: accents transliterated (ü -> u, ß -> ss),
+    apostrophes dropped (O'Neill's -> oneills), any other mark a break between words."""
+    # NFKC first: text-unidecode drops what its table lacks, such as circled digits and
+    # mathematical letters, whose plain forms NFKC gives.
+    ascii_text = unidecode(unicodedata.normalize("NFKC", text)).lower()
+    return WORD.findall(ascii_text.replace("'", ""))
+
+
+def joined(words: list[str], max_length: int, prefix: str = "") -> str:
+    """The words joined by underscores, up to the last whole word that fits; only a first word
+    too long on its own is cut."""
+    name = (prefix + words[0])[:max_length]
+    for word in words[1:]:
+        if len(name) + 1 + len(word) > max_length:
+            break
+        name = f"{name}_{word}"
+    return name
+
+
+def derived_name(
+    text: str, max_length: int, fallback: str, reserved: frozenset[str] = frozenset()
+) -> str:
+    """A name that passes name_problem, whatever text a person typed; fallback when it has no
+    letter or digit."""
+    words = ascii_words(text)
+    if not words:
+        return fallback
+    name = joined(words, max_length)
+    if name_problem(name, max_length, reserved):
+        name = joined(words, max_length, PREFIX)
+    return name
+
+
+def project_slug(project_name: str) -> str:
+    return derived_name(project_name, MAX_NAME_LENGTH, "my_project")
+
+
+def vendor_module(vendor_name: str) -> str:
+    return derived_name(vendor_name, MAX_VENDOR_MODULE_LENGTH, "my_vendor", RESERVED_VENDOR_MODULES)
+
+
+def vendor_class(module: str) -> str:
+    """The vendor's client class: acme_cloud -> AcmeCloudClient."""
+    return module.title().replace("_", "") + "Client"
 
 
 def validate(answers: dict) -> list[str]:
@@ -87,23 +165,21 @@ def validate(answers: dict) -> list[str]:
         elif UNSAFE_TEXT.search(text):
             problems.append(f"{option} {text!r} contains a double quote, backslash or newline.")
 
-    if problem := slug_problem(answers["project_slug"], "project_slug"):
-        problems.append(problem)
+    slug = answers["project_slug"]
+    if problem := name_problem(slug, MAX_NAME_LENGTH):
+        problems.append(
+            f"project_slug {slug!r} {problem}: use {project_slug(slug)!r} or another name."
+        )
 
-    vendor_module = answers["__vendor_module"]
-    if answers["vendor_name"].strip():
-        if vendor_module in RESERVED_VENDOR_MODULES:
-            problems.append(
-                f"vendor_name {answers['vendor_name']!r} would be the module "
-                f"vendors/{vendor_module}.py, which the template already uses: pick another name."
-            )
-        elif len(vendor_module) > MAX_VENDOR_MODULE_LENGTH:
-            problems.append(
-                f"vendor_name {answers['vendor_name']!r} is longer than "
-                f"{MAX_VENDOR_MODULE_LENGTH} characters: pick a shorter one."
-            )
-        elif problem := slug_problem(vendor_module, "vendor_name's module name"):
-            problems.append(problem)
+    # Derived, never typed; checked in case cookiecutter was handed one (extra context, replay).
+    module = answers["__vendor_module"]
+    if answers["vendor_name"].strip() and (
+        problem := name_problem(module, MAX_VENDOR_MODULE_LENGTH, RESERVED_VENDOR_MODULES)
+    ):
+        problems.append(
+            f"vendor_name {answers['vendor_name']!r} makes the module name {module!r}, "
+            f"which {problem}: use {vendor_module(module)!r} or another name."
+        )
 
     if not EMAIL.fullmatch(answers["email"]):
         problems.append(f"email {answers['email']!r} does not look like an email address.")

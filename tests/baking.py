@@ -7,8 +7,10 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
+from unittest import mock
 
 import pytest
 from cookiecutter.generate import generate_context
@@ -48,7 +50,9 @@ def bake(output_dir: Path, **answers) -> Path:
 def rendered_answers(**answers) -> dict:
     """All the answers a bake with these overrides uses, derived ones included."""
     context = generate_context(TEMPLATE_DIR / "cookiecutter.json", extra_context=answers)
-    return prompt_for_config(context, no_input=True)
+    # As cookiecutter() does, so that "_extensions" can import local_extensions.py.
+    with mock.patch.object(sys, "path", [*sys.path, str(TEMPLATE_DIR)]):
+        return prompt_for_config(context, no_input=True)
 
 
 def unavailable(message: str, remedy: str) -> None:

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 
 import pytest
 
-from .baking import PROJECT_TEMPLATE, TEMPLATE_DIR
+from .baking import PROJECT_TEMPLATE, TEMPLATE_DIR, rendered_answers
 
-DEFAULTS = {
-    "project_name": "IoT Monitor",
-    "project_slug": "iot_monitor",
-    "description": "Monitor and control IoT devices.",
-    "author_name": "Ada O'Hara",
-    "email": "ada@example.com",
-    "version": "0.1.0",
-    "open_source_license": "MIT",
-    "timezone": "Europe/Berlin",
-    "vendor_name": "Acme Cloud",
-    "__vendor_module": "acme_cloud",
-    "scheduler": "celery-beat",
-    "use_sentry": False,
-    "use_flower": False,
-    "ci": "github",
-}
+# What a bake without answers uses: cookiecutter.json's defaults, derived names included.
+DEFAULTS = rendered_answers()
+# The one name an error suggests, at the end of its line.
+SUGGESTION = re.compile(r": use '([a-z0-9_]+)' or another name\.$")
 
 
 CELERY_ONLY = [
@@ -43,25 +30,43 @@ def answers(**changes):
 
 
 def test_the_default_answers_are_valid(pre_gen):
-    defaults = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+    assert pre_gen.validate(DEFAULTS) == []
 
-    assert pre_gen.validate(answers()) == []
-    assert defaults["use_sentry"] is False and defaults["use_flower"] is False
+
+# A name typed as project_slug, or a vendor module cookiecutter was handed, that is refused.
+REFUSED_NAMES = [
+    ({"project_slug": "Bad-Slug"}, "'Bad-Slug' is not a lowercase Python identifier"),
+    ({"project_slug": "2fast"}, "project_slug '2fast' is not a lowercase Python identifier"),
+    ({"project_slug": ""}, "project_slug '' is not a lowercase Python identifier"),
+    ({"project_slug": "class"}, "project_slug 'class' is a Python keyword"),
+    ({"project_slug": "django"}, "project_slug 'django' would shadow the 'django' module"),
+    ({"project_slug": "celery"}, "project_slug 'celery' would shadow the 'celery' module"),
+    ({"project_slug": "config"}, "project_slug 'config' would shadow the 'config' module"),
+    ({"project_slug": "tests"}, "project_slug 'tests' would shadow the 'tests' module"),
+    ({"project_slug": "site"}, "project_slug 'site' would shadow the 'site' module"),
+    ({"project_slug": "json"}, "project_slug 'json' would shadow the 'json' module"),
+    ({"project_slug": "a" * 41}, "is longer than 40 characters"),
+    (
+        {"vendor_name": "Simulator", "__vendor_module": "simulator"},
+        "module name 'simulator', which is taken in the vendors package",
+    ),
+    (
+        {"vendor_name": "Vendor", "__vendor_module": "vendor"},
+        "module name 'vendor', which is taken in the vendors package",
+    ),
+    (
+        {"vendor_name": "3D Plugs", "__vendor_module": "3d_plugs"},
+        "vendor_name '3D Plugs' makes the module name '3d_plugs', which is not a lowercase",
+    ),
+    ({"vendor_name": "JSON", "__vendor_module": "json"}, "would shadow the 'json' module"),
+    ({"vendor_name": "V" * 31, "__vendor_module": "v" * 31}, "longer than 30 characters"),
+]
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"project_slug": "Bad-Slug"}, "'Bad-Slug' is not a lowercase Python identifier"),
-        ({"project_slug": "2fast"}, "project_slug '2fast' is not a lowercase Python identifier"),
-        ({"project_slug": "class"}, "project_slug 'class' is not a lowercase Python identifier"),
-        ({"project_slug": "django"}, "project_slug 'django' would shadow the 'django' module"),
-        ({"project_slug": "celery"}, "project_slug 'celery' would shadow the 'celery' module"),
-        ({"project_slug": "config"}, "project_slug 'config' would shadow the 'config' module"),
-        ({"project_slug": "tests"}, "project_slug 'tests' would shadow the 'tests' module"),
-        ({"project_slug": "site"}, "project_slug 'site' would shadow the 'site' module"),
-        ({"project_slug": "json"}, "project_slug 'json' would shadow the 'json' module"),
-        ({"project_slug": "a" * 41}, "is longer than 40 characters"),
+        *REFUSED_NAMES,
         ({"project_name": "  "}, "project_name is empty"),
         ({"project_name": 'The "Best" Plug'}, "project_name 'The \"Best\" Plug' contains a double"),
         ({"description": "back\\slash"}, "description 'back\\\\slash' contains a double quote"),
@@ -72,10 +77,7 @@ def test_the_default_answers_are_valid(pre_gen):
         ({"version": "1.0-beta"}, "version '1.0-beta' is not a version number"),
         ({"timezone": "Mars/Olympus"}, "timezone 'Mars/Olympus' is not an IANA time zone"),
         ({"timezone": "../etc"}, "timezone '../etc' is not an IANA time zone"),
-        ({"vendor_name": "Simulator", "__vendor_module": "simulator"}, "vendors/simulator.py"),
-        ({"vendor_name": "3D Plugs", "__vendor_module": "3d_plugs"}, "vendor_name's module name"),
-        ({"vendor_name": " ", "__vendor_module": ""}, "vendor_name is empty"),
-        ({"vendor_name": "V" * 31, "__vendor_module": "v" * 31}, "longer than 30 characters"),
+        ({"vendor_name": " "}, "vendor_name is empty"),
         ({"scheduler": "cron"}, "scheduler 'cron' is not one of celery-beat, heroku-scheduler"),
         ({"ci": "jenkins"}, "ci 'jenkins' is not one of github, none"),
         ({"open_source_license": "GPL"}, "open_source_license 'GPL' is not one of"),
@@ -92,6 +94,23 @@ def test_each_invalid_answer_is_refused_with_its_reason(pre_gen, changes, messag
     assert len(problems) == 1, problems
     assert message in problems[0]
     assert "\n" not in problems[0]
+
+
+@pytest.mark.parametrize("changes", [changes for changes, _ in REFUSED_NAMES])
+def test_the_name_an_error_suggests_is_accepted(pre_gen, changes):
+    (problem,) = pre_gen.validate(answers(**changes))
+    suggestion = SUGGESTION.search(problem).group(1)
+    # A vendor's module is never typed: the suggestion is given as the vendor's name.
+    typed, derived = (
+        ("project_slug", "project_slug")
+        if "project_slug" in changes
+        else ("vendor_name", "__vendor_module")
+    )
+
+    retried = rendered_answers(**{typed: suggestion})
+
+    assert pre_gen.validate(retried) == []
+    assert retried[derived] == suggestion
 
 
 def test_every_problem_gets_a_line_of_its_own(pre_gen):

@@ -2,15 +2,32 @@ import ssl
 from types import SimpleNamespace
 
 import pytest
+from celery.app.defaults import DEFAULTS
 from django.apps import apps
 
 from config import celery_app
 from config.celery import visibility_timeout_problem
 
+# What keeps delivery safe: late acks, one task prefetched, time limits, no results kept.
+DELIVERY_POLICY = (
+    "task_acks_late",
+    "task_reject_on_worker_lost",
+    "worker_prefetch_multiplier",
+    "worker_cancel_long_running_tasks_on_connection_loss",
+    "task_soft_time_limit",
+    "task_time_limit",
+    "task_ignore_result",
+    "task_default_queue",
+)
 
-def test_celery_takes_its_settings_from_django():
-    assert celery_app.conf.task_serializer == "json"
-    assert celery_app.conf.accept_content == ["json"]
+
+def test_celery_takes_its_delivery_policy_from_django(settings):
+    for name in DELIVERY_POLICY:
+        ours = getattr(settings, f"CELERY_{name.upper()}")
+        # Each differs from Celery's own default (JSON does not), so only Django's settings
+        # can have set it.
+        assert ours != DEFAULTS[name], name
+        assert celery_app.conf[name] == ours, name
 
 
 def test_without_redis_url_tasks_run_in_process(settings_module):

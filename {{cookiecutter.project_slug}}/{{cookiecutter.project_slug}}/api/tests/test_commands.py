@@ -163,11 +163,20 @@ def test_a_bad_idempotency_key_is_a_400(switch, key, why):
     assert not Command.objects.exists()
 
 
-@pytest.mark.parametrize("body", [{}, {"is_on": "maybe"}, {"is_on": None}, [True]])
-def test_a_bad_command_body_is_a_400_naming_the_field(switch, body):
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "is_on"),
+        ({"is_on": "maybe"}, "is_on"),
+        ({"is_on": None}, "is_on"),
+        ([True], "non_field_errors"),
+    ],
+)
+def test_a_bad_command_body_is_a_400_naming_the_field(switch, body, field):
     response = switch(body)
 
     assert response.status_code == 400
+    assert list(response.json()) == [field]
     assert not Command.objects.exists()
 
 

@@ -57,16 +57,19 @@ def test_a_device_page_draws_a_chart_per_attribute(client, seeded):
 
     page = client.get(reverse("dashboard:device", args=[mine.pk])).content.decode()
 
-    assert page.count('<svg class="chart"') == 2
-    # A day of readings every ten minutes, one per five-minute bucket.
-    assert all(143 <= n <= 144 for n in drawn_points(page))
+    # Temperature and power: a day of readings every ten minutes, one per five-minute bucket.
+    points = drawn_points(page)
+    assert len(points) == page.count('<svg class="chart"') == 2
+    assert all(143 <= n <= 144 for n in points)
 
 
 @pytest.mark.parametrize(("chosen", "buckets"), [("7d", {24, 25}), ("30d", {6, 7})])
 def test_longer_ranges_draw_wider_buckets(client, seeded, chosen, buckets):
     page = client.get(reverse("dashboard:device", args=[seeded[0].pk]), {"range": chosen})
 
-    assert set(drawn_points(page.content.decode())) <= buckets
+    # The same day of readings in hour-long (7d) or four-hour (30d) buckets, on both charts.
+    points = drawn_points(page.content.decode())
+    assert len(points) == 2 and set(points) <= buckets
 
 
 def test_an_unknown_range_is_not_found(client, seeded):

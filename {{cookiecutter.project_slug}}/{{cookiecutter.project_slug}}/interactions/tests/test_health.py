@@ -93,4 +93,6 @@ def test_a_job_that_succeeded_recently_is_not_overdue(minute_intervals):
 
 
 def test_no_job_is_overdue_before_the_schedule_ran_at_all(minute_intervals):
-    assert not any(health.overdue for health in job_health(timezone.now()))
+    overdue = {health.job.name: health.overdue for health in job_health(timezone.now())}
+
+    assert overdue == {"refresh_all": False, "check_health": False, "prune_observations": False}

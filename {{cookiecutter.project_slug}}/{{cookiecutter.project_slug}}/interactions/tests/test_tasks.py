@@ -66,15 +66,17 @@ def worker(running_worker, transactional_db):
     """A worker thread; it uses a database connection of its own, hence transactional_db."""
 
 
-def test_retry_delay_grows_with_jitter_under_the_cap(settings):
+def test_retry_delay_doubles_up_to_the_cap_with_full_jitter(settings):
     settings.VENDOR_RETRY_BASE_DELAY = 2
     settings.VENDOR_RETRY_MAX_DELAY = 60
+    # Retry n waits from 0 to 2 * 2**n seconds, never more than 60.
+    ceilings = [2, 4, 8, 16, 32, 60, 60]
 
-    delays = [retry_delay(retries, None) for retries in range(10) for _ in range(20)]
-
-    assert all(0 <= delay <= 60 for delay in delays)
-    assert max(retry_delay(0, None) for _ in range(50)) <= 2
-    assert len(set(delays)) > 100  # jittered, not lock-step
+    for retries, ceiling in enumerate(ceilings):
+        delays = [retry_delay(retries, None) for _ in range(200)]
+        # That none of 200 draws lands in the top quarter, or the bottom one: 1 in 10**24.
+        assert 0.75 * ceiling < max(delays) <= ceiling, retries
+        assert 0 <= min(delays) < 0.25 * ceiling, retries
 
 
 def test_retry_delay_waits_at_least_what_a_429_asks_but_never_past_the_cap(settings):

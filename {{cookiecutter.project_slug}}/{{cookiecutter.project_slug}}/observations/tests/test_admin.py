@@ -15,7 +15,7 @@ def test_attribute_list_shows_readings_and_filters_by_name(admin_client):
     )
 
     assert response.status_code == 200
-    assert b"42" in response.content
+    assert b'<td class="field-value">42.0</td>' in response.content
     assert b"21.5" not in response.content
 
 

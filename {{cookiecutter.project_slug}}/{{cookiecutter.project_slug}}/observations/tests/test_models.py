@@ -1,10 +1,9 @@
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 from django.db import IntegrityError, transaction
 
 from ...devices.tests.factories import DeviceFactory
-from ..models import Attribute, Status
 from .factories import AttributeFactory, StatusFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,34 +25,6 @@ def test_the_same_status_reading_cannot_be_stored_twice():
         StatusFactory(device=status.device, valid_at=NOON)
 
 
-def test_storing_a_batch_twice_adds_no_rows():
-    device = DeviceFactory()
-
-    def batch():
-        return [
-            Attribute(
-                device=device,
-                name="temperature",
-                value=20 + i,
-                valid_at=NOON + timedelta(minutes=i),
-            )
-            for i in range(10)
-        ]
-
-    Attribute.objects.bulk_create(batch(), ignore_conflicts=True)
-    Attribute.objects.bulk_create(batch(), ignore_conflicts=True)
-
-    assert Attribute.objects.filter(device=device).count() == 10
-
-
-def test_latest_follows_the_vendors_clock_not_insertion_order():
-    device = DeviceFactory()
-    AttributeFactory(device=device, value=2, valid_at=NOON + timedelta(hours=1))
-    AttributeFactory(device=device, value=1, valid_at=NOON)
-
-    assert Attribute.objects.filter(device=device).latest().value == 2
-
-
 def test_readings_read_as_what_was_measured():
     device = DeviceFactory(name="Heater")
 
@@ -62,4 +33,3 @@ def test_readings_read_as_what_was_measured():
 
     assert str(reading) == "power=42W (Heater, 2026-01-15 12:00)"
     assert str(status) == "on (Heater, 2026-01-15 12:00)"
-    assert Status._meta.get_latest_by == "valid_at"

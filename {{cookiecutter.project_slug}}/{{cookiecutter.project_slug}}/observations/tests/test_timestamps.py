@@ -1,13 +1,13 @@
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.db import connection
+from django.db.backends.postgresql.psycopg_any import get_adapters_template
+from psycopg.adapt import AdaptersMap
+from psycopg.pq import Format
 
 from .. import timestamps
-from ..models import Attribute
-from .factories import AttributeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -16,17 +16,14 @@ def a_connection(vendor="postgresql", zone="UTC"):
     return SimpleNamespace(vendor=vendor, timezone_name=zone, execute_wrappers=[])
 
 
-@contextmanager
-def djangos_own_loader():
-    """Read timestamps as Django alone would, without the compiled parser where it is used."""
-    registered = timestamps.parse_with_compiled_loader in connection.execute_wrappers
-    if registered:
-        connection.execute_wrappers.remove(timestamps.parse_with_compiled_loader)
-    try:
-        yield
-    finally:
-        if registered:
-            connection.execute_wrappers.append(timestamps.parse_with_compiled_loader)
+def djangos_adapters() -> AdaptersMap:
+    """What Django registers on a PostgreSQL connection whose session zone is UTC."""
+    return AdaptersMap(get_adapters_template(True, UTC))
+
+
+def as_postgresql_sends_it(moment: datetime) -> bytes:
+    """A timestamptz as text, as PostgreSQL sends it to a UTC session: offset +00."""
+    return moment.isoformat(sep=" ").removesuffix(":00").encode()
 
 
 def test_psycopg_is_installed_with_its_compiled_parser():
@@ -61,6 +58,20 @@ def test_a_connection_opened_again_registers_the_parser_once():
     assert opened.execute_wrappers == [timestamps.parse_with_compiled_loader]
 
 
+def test_a_cursor_reads_with_the_compiled_parser_once_wrapped():
+    adapters = djangos_adapters()
+    timestamptz, compiled = timestamps.timestamptz_parser()
+    context = {"cursor": SimpleNamespace(cursor=SimpleNamespace(adapters=adapters))}
+    assert adapters.get_loader(timestamptz, Format.TEXT) is not compiled
+
+    answer = timestamps.parse_with_compiled_loader(
+        lambda *call: call, "SELECT 1", None, False, context
+    )
+
+    assert answer == ("SELECT 1", None, False, context)
+    assert adapters.get_loader(timestamptz, Format.TEXT) is compiled
+
+
 @pytest.mark.parametrize(
     "moment",
     [
@@ -71,13 +82,14 @@ def test_a_connection_opened_again_registers_the_parser_once():
         datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
     ],
 )
-def test_timestamps_read_back_as_django_alone_reads_them(moment):
-    AttributeFactory(valid_at=moment)
+def test_the_compiled_parser_reads_timestamps_as_django_alone_reads_them(moment):
+    # Not through a database, so that on SQLite too this compares the two parsers.
+    timestamptz, compiled = timestamps.timestamptz_parser()
+    djangos = djangos_adapters().get_loader(timestamptz, Format.TEXT)
+    text = as_postgresql_sends_it(moment)
 
-    read = Attribute.objects.get().valid_at
-    with djangos_own_loader():
-        djangos = Attribute.objects.get().valid_at
+    read, expected = compiled(timestamptz).load(text), djangos(timestamptz).load(text)
 
-    assert read == djangos == moment
-    assert read.utcoffset() == djangos.utcoffset() == timedelta(0)
-    assert read.isoformat() == djangos.isoformat()
+    assert read == expected == moment
+    assert read.utcoffset() == expected.utcoffset() == timedelta(0)
+    assert read.isoformat() == expected.isoformat()

@@ -111,13 +111,13 @@ def test_an_unknown_device_raises_unknown_device(vendor, plugs):
         vendor.set_status("plug-9", True)
 
 
-def test_a_wrong_token_raises_authentication_failed(connect, plugs):
+def test_a_wrong_token_raises_authentication_failed_with_the_simulators_reason(connect, plugs):
     vendor = connect(api_token="not-the-simulator-token")
 
-    with pytest.raises(base.AuthenticationFailed) as raised:
+    # The simulator never repeats a token; keeping one out of messages is tested with canned
+    # answers that do, in test_{{ cookiecutter.__vendor_module }}.py.
+    with pytest.raises(base.AuthenticationFailed, match="answered 401: missing or wrong token"):
         vendor.list_devices()
-
-    assert "not-the-simulator-token" not in str(raised.value)
 
 
 def test_a_simulated_server_error_raises_vendor_unavailable(vendor, plugs, simulator_options):

@@ -251,7 +251,7 @@ def test_other_4xx_and_redirects_raise_request_rejected(vendor, api, status):
         ("<html>Maintenance</html>", "not JSON"),
         ('{"devices": [{"id": "plug-1"}]}', "no 'name' field"),
         ('{"items": []}', "no 'devices' field"),
-        ('["plug-1"]', ""),
+        ('["plug-1"]', "list indices must be integers"),
         ('{"devices": [{"id": 7, "name": "Kitchen"}]}', "id is int, not a string"),
         ('{"devices": [{"id": "p", "name": "K", "metadata": []}]}', "metadata is list"),
     ],
