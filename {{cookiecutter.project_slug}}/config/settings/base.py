@@ -81,7 +81,7 @@ SIGN_IN_THROTTLE = {
 }
 # Proxies in front of the project, each appending to X-Forwarded-For the address it was reached
 # from; the client's address is read that many entries from the end (users/throttling.py).
-# None when served directly: REMOTE_ADDR is the client's.
+# 0 when served directly: REMOTE_ADDR is then the client's.
 FORWARDED_FOR_PROXIES = 0
 
 ROOT_URLCONF = "config.urls"

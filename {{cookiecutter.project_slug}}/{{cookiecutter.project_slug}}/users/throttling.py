@@ -41,9 +41,10 @@ def client_address(request) -> str:
     """
     address = request.META.get("REMOTE_ADDR", "")
     proxies = settings.FORWARDED_FOR_PROXIES
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = [entry.strip() for entry in header.split(",") if entry.strip()]
     if proxies and len(forwarded) >= proxies:
-        address = forwarded[-proxies].strip()
+        address = forwarded[-proxies]
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -116,6 +116,13 @@ def test_behind_a_proxy_the_address_it_appended_is_counted_not_the_ones_a_client
     assert (forged.status_code, other.status_code) == (429, 200)
 
 
+def test_behind_a_proxy_a_request_without_forwarded_for_is_counted_by_its_peer(settings):
+    settings.FORWARDED_FOR_PROXIES = 1
+    fail(3, address=ATTACKER)
+
+    assert sign_in("token", "bob", "wrong", ATTACKER).status_code == 429
+
+
 def test_ipv6_addresses_count_by_their_64_network():
     for n in range(1, 4):
         fail(1, address=f"2001:db8::{n}")
