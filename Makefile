@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 # Never download an interpreter: use the Python this machine has.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint docs bench tools clean
+.PHONY: demo test typecheck lint docs bench locks tools clean
 
 # Bake the default project into .demo/, set it up on SQLite and serve it.
 demo: tools
@@ -14,10 +14,21 @@ demo: tools
 test: lint docs
 	$(UV) run pytest
 
+# Each rendered variant's own `make lint` (ruff, mypy, migrations), as its team would run it:
+# the part of `make test` to run again after changing the baked project's code or types.
+typecheck: tools
+	$(UV) run pytest tests/test_types.py
+
 # Benchmarks, on demand (about 10 minutes): figures beside DESIGN.md's references, written to
 # bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
 bench: tools
 	$(UV) run python -m bench
+
+# Refresh the uv.lock each dependency set of the baked project ships with, after a change to its
+# pyproject.toml; UPGRADE=1 also moves every package to its newest version allowed.
+# tests/test_locks.py fails while one is stale.
+locks: tools
+	$(UV) run python -m tests.locking $(if $(UPGRADE),--upgrade)
 
 lint: tools
 	$(UV) run ruff check hooks local_extensions.py tests docs bench

@@ -1,14 +1,17 @@
 """Shape the freshly rendered project to the answers.
 
 Whole files that only some answers want are removed through MANIFEST, the one place that says
-which option value owns which path. Then a random SECRET_KEY goes into the git-ignored .env,
-and the next commands are printed. Jinja appears only inside the string literal below, so the
-module stays plain, importable Python.
+which option value owns which path. The lock of the answers' dependency set becomes uv.lock
+(LOCK_OPTIONS), so a bake resolves nothing and installs what the template was tested with.
+Then a random SECRET_KEY goes into the git-ignored .env, and the next commands are printed.
+Jinja appears only inside the string literal below, so the module stays plain, importable
+Python.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -26,6 +29,7 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
             "Procfile.dev",
             "config/celery.py",
             "tests/test_celery.py",
+            "{project_slug}/interactions/batches.py",
             "{project_slug}/interactions/tasks.py",
             "{project_slug}/interactions/tests/test_tasks.py",
         ],
@@ -41,6 +45,17 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
         "Apache-2.0": ["LICENSE"],
     },
 }
+
+
+# The options whose answers change pyproject.toml's dependencies. Each combination of their
+# answers that the pre-gen hook accepts has a uv.lock of its own in LOCKS_DIR, written by the
+# template's `make locks` with the default answers to everything else; a bake keeps the one its
+# answers name. tests/test_locks.py fails when another option changes the dependencies.
+LOCK_OPTIONS = ("scheduler", "use_sentry", "use_flower")
+LOCKS_DIR = ".uv-locks"
+# uv.lock's entry for the project itself: `package = false` makes it a virtual package.
+PROJECT_SOURCE = 'source = { virtual = "." }'
+PACKAGE_HEADER = "\n[[package]]\n"
 
 
 def paths_to_remove(answers: dict) -> list[str]:
@@ -61,6 +76,68 @@ def remove(root: Path, relative_path: str) -> None:
         path.unlink()
 
 
+def lock_name(answers: dict) -> str:
+    """The lock of these answers' dependency set: the chosen values, and the options turned on,
+    e.g. celery-beat+sentry.lock."""
+    parts = [
+        option.removeprefix("use_") if answers[option] is True else str(answers[option])
+        for option in LOCK_OPTIONS
+        if answers[option] is not False
+    ]
+    return "+".join(parts) + ".lock"
+
+
+def normalized_name(name: str) -> str:
+    """The package name as uv records it (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def normalized_version(version: str) -> str:
+    """The version as uv records it, for the forms the pre-gen hook accepts (PEP 440 drops
+    leading zeros: 01.0rc02 is 1.0rc2)."""
+    return re.sub(r"\d+", lambda digits: str(int(digits[0])), version)
+
+
+def package_name(package: str) -> str:
+    return package.split('"', 2)[1]
+
+
+def lock_for_project(lock: str, name: str, version: str) -> str:
+    """The lock with the project's own name and version, sorted where `uv lock` puts them.
+
+    A lock stores the project's normalized name and version, which `uv lock --check` compares
+    with pyproject.toml; the stored locks were written for the default answers.
+    """
+    head, *packages = lock.split(PACKAGE_HEADER)
+    for index, package in enumerate(packages):
+        lines = package.split("\n")
+        if lines[2:3] == [PROJECT_SOURCE]:
+            packages[index] = "\n".join([f'name = "{name}"', f'version = "{version}"', *lines[2:]])
+    packages.sort(key=package_name)
+    return PACKAGE_HEADER.join([head, *packages])
+
+
+def install_lock(root: Path, answers: dict) -> None:
+    """Keep the lock of the answers' dependency set as uv.lock, and no other."""
+    locks = root / LOCKS_DIR
+    lock = locks / lock_name(answers)
+    if lock.is_file():
+        text = lock_for_project(
+            lock.read_bytes().decode(),
+            normalized_name(answers["project_slug"]),
+            normalized_version(answers["version"]),
+        )
+        (root / "uv.lock").write_bytes(text.encode())
+    else:
+        print(
+            f"warning: the template has no {LOCKS_DIR}/{lock.name}; "
+            "the first `uv sync` will resolve the dependencies.",
+            file=sys.stderr,
+        )
+    if locks.is_dir():
+        shutil.rmtree(locks)
+
+
 def write_env_file(root: Path) -> None:
     """Copy .env.example to .env with a fresh SECRET_KEY; .env is git-ignored."""
     lines = (root / ".env.example").read_text().splitlines()
@@ -74,6 +151,7 @@ def main() -> int:
     root = Path.cwd()
     for path in paths_to_remove(answers):
         remove(root, path)
+    install_lock(root, answers)
     write_env_file(root)
     print(
         f"\nBaked {answers['project_name']} into ./{answers['project_slug']}. Next:\n"

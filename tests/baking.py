@@ -47,6 +47,20 @@ def bake(output_dir: Path, **answers) -> Path:
     )
 
 
+def bake_command(output_dir: Path, *answers: str) -> list[str]:
+    """Cookiecutter's command line for a bake without prompts; answers are `option=value`."""
+    return [
+        sys.executable,
+        "-m",
+        "cookiecutter",
+        str(TEMPLATE_DIR),
+        "--no-input",
+        "--output-dir",
+        str(output_dir),
+        *answers,
+    ]
+
+
 def rendered_answers(**answers) -> dict:
     """All the answers a bake with these overrides uses, derived ones included."""
     context = generate_context(TEMPLATE_DIR / "cookiecutter.json", extra_context=answers)

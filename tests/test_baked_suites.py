@@ -16,7 +16,8 @@ def project(request, tmp_path_factory):
     answers = BAKED_SUITES[request.param]
     root = bake(tmp_path_factory.mktemp(request.param), **answers)
     # One uv cache for every bake: after the first sync, the others link what it downloaded.
-    run([uv_executable(), "sync", "--quiet"], cwd=root)
+    # --locked, as Heroku installs: the bake's uv.lock must match its pyproject.toml.
+    run([uv_executable(), "sync", "--locked", "--quiet"], cwd=root)
     return root, rendered_answers(**answers)
 
 

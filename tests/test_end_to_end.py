@@ -1,6 +1,6 @@
 """Baked projects against the machine's real PostgreSQL and Redis, with real worker and beat
-processes: the monitor and control flows, a worker killed mid-batch, a faulty vendor, two
-beats, and heroku-scheduler mode's run_job."""
+processes: the monitor and control flows, a worker killed mid-batch, a faulty vendor, a vendor
+outage and its end, two beats, and heroku-scheduler mode's run_job."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .services import deployment, wait_for
 pytestmark = pytest.mark.end_to_end
 
 # Each test has a Redis database of its own, so parallel tests never share a queue.
-REDIS_DBS = {"flows": 11, "kill": 12, "faults": 13, "beats": 14, "refusal": 15}
+REDIS_DBS = {"flows": 11, "kill": 12, "faults": 13, "beats": 14, "refusal": 15, "outage": 5}
 # One reading per device for the whole test: a redelivered read finds what is already stored.
 FROZEN_READINGS = "1000000"
 
@@ -202,6 +202,75 @@ def test_a_faulty_vendor_is_retried_within_the_cap_and_a_refusal_is_logged_once(
         )
 
 
+def refresh_rounds(deployment_, outcome: str) -> list[tuple]:
+    return deployment_.query(
+        "SELECT devices_refreshed, devices_failed, detail FROM interactions_jobrun "
+        "WHERE name = 'refresh_all' AND outcome = %s ORDER BY started_at",
+        outcome,
+    )
+
+
+def test_a_vendor_outage_fails_refresh_rounds_with_counts_until_it_ends(celery_project):
+    devices, interval = 20, 3
+    with deployment(
+        celery_project,
+        REDIS_DBS["outage"],
+        MONITOR_INTERVAL_SECONDS=str(interval),
+        SIMULATOR_ERROR_RATE="1",  # every call answered 503
+        SIMULATOR_BATCH_SIZE="5",
+        VENDOR_RETRY_BASE_DELAY="0.5",
+        VENDOR_RETRY_MAX_DELAY="2",
+        # A round still running this long after it started is settled as failed.
+        CELERY_TASK_TIME_LIMIT="6",
+        CELERY_TASK_SOFT_TIME_LIMIT="5",
+    ) as app:
+        app.manage("seed_demo", "--devices", str(devices), "--history-days", "0")
+        outage = app.start_worker("outage-worker")
+        beat = app.start_beat()
+
+        failed = wait_for(
+            lambda: len(rounds := refresh_rounds(app, "failed")) >= 2 and rounds,
+            timeout=90,
+            what=f"two failed rounds\n{beat.log[-2000:]}\n{outage.log[-3000:]}",
+        )
+        # The vendor answers again: a worker whose simulated vendor is healthy takes over.
+        outage.stop()
+        app.variables["SIMULATOR_ERROR_RATE"] = "0"
+        healthy = app.start_worker("healthy-worker")
+        succeeded = wait_for(
+            lambda: refresh_rounds(app, "succeeded"),
+            timeout=90,
+            what=f"a round after the outage\n{healthy.log[-3000:]}",
+        )
+        time.sleep(interval + 6 + 1)  # past the point where a round is settled as lost
+        check = app.manage("run_job", "check_health")
+
+        assert check.stdout.startswith("check_health: ")
+        for refreshed, failed_devices, detail in failed[:2]:
+            assert (refreshed, failed_devices) == (0, devices)
+            assert detail.startswith(
+                f"0 devices refreshed, {devices} failed; 4 of 4 batches failed: "
+            )
+        assert succeeded[0] == (devices, 0, f"{devices} devices refreshed, 0 failed")
+        # Nothing reads "running" for ever: lost rounds are settled, and their batches go.
+        assert not app.query(
+            "SELECT id FROM interactions_jobrun WHERE outcome = 'running' "
+            "AND started_at < now() - interval '10 seconds'"
+        )
+        assert not app.query(
+            "SELECT b.id FROM interactions_refreshbatch b JOIN interactions_jobrun r "
+            "ON r.id = b.run_id WHERE r.started_at < now() - interval '10 seconds'"
+        )
+        retries = len(re.findall(r"refresh_batch\[[^]]+\] retry", outage.log))
+        expired = healthy.log.count("Discarding revoked task: interactions.refresh_batch")
+        print(
+            f"\noutage: {len(refresh_rounds(app, 'failed'))} rounds failed, 0 of {devices} "
+            f"devices refreshed, {retries} retries; then "
+            f"{len(refresh_rounds(app, 'succeeded'))} rounds refreshed all {devices}, and "
+            f"{expired} batches of earlier rounds were dropped unrun"
+        )
+
+
 def test_two_beats_dispatch_each_periodic_job_once_per_interval(celery_project):
     interval, watched = 2, 14
     with deployment(
@@ -265,7 +334,7 @@ def test_heroku_scheduler_mode_refreshes_with_run_job_and_has_no_celery(tmp_path
         cwd=root,
     )
 
-    assert result.stdout.startswith("refresh_all: 75 new rows in ")
+    assert result.stdout.startswith("refresh_all: 25 devices refreshed, 0 failed in ")
     assert count.stdout.strip() == "25"
     no_celery = subprocess.run([python, "-c", "import celery"], capture_output=True, text=True)
     assert "No module named 'celery'" in no_celery.stderr

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 
 import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
-from .baking import PROJECT_TEMPLATE, TEMPLATE_DIR, rendered_answers
+from .baking import PROJECT_TEMPLATE, TEMPLATE_DIR, bake_command, rendered_answers
 
 # What a bake without answers uses: cookiecutter.json's defaults, derived names included.
 DEFAULTS = rendered_answers()
@@ -19,6 +20,7 @@ SUGGESTION = re.compile(r": use '([a-z0-9_]+)' or another name\.$")
 CELERY_ONLY = [
     "Procfile.dev",
     "config/celery.py",
+    "iot_monitor/interactions/batches.py",
     "iot_monitor/interactions/tasks.py",
     "iot_monitor/interactions/tests/test_tasks.py",
     "tests/test_celery.py",
@@ -155,6 +157,97 @@ def test_every_manifest_path_exists_in_the_template(post_gen):
                 assert (PROJECT_TEMPLATE / relative).exists(), path
 
 
+@pytest.mark.parametrize(
+    ("changes", "name"),
+    [
+        ({}, "celery-beat.lock"),
+        ({"use_sentry": True, "use_flower": True}, "celery-beat+sentry+flower.lock"),
+        ({"scheduler": "heroku-scheduler", "use_sentry": True}, "heroku-scheduler+sentry.lock"),
+        # Options that do not change the dependencies do not change the lock.
+        ({"ci": "none", "open_source_license": "Not open source"}, "celery-beat.lock"),
+    ],
+)
+def test_the_lock_is_named_after_the_answers_that_change_the_dependencies(post_gen, changes, name):
+    assert post_gen.lock_name(answers(**changes)) == name
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "01.00rc02", "1.0.post03.dev04", "2026.10b1"])
+def test_the_lock_records_the_version_as_pep_440_normalizes_it(pre_gen, post_gen, version):
+    assert pre_gen.VERSION.fullmatch(version)
+    assert post_gen.normalized_version(version) == str(Version(version))
+
+
+@pytest.mark.parametrize("slug", ["iot_monitor", "a__b", "greenhouse2"])
+def test_the_lock_records_the_name_as_pep_503_normalizes_it(post_gen, slug):
+    assert post_gen.normalized_name(slug) == canonicalize_name(slug)
+
+
+def lock_text(*packages: tuple[str, str, str]) -> str:
+    """A uv.lock in uv's layout with these (name, version, source) packages."""
+    blocks = [
+        f'name = "{name}"\nversion = "{version}"\nsource = {source}\n'
+        for name, version, source in packages
+    ]
+    return 'version = 1\nrevision = 3\nrequires-python = ">=3.11"\n\n[[package]]\n' + (
+        "\n[[package]]\n".join(blocks)
+    )
+
+
+REGISTRY = '{ registry = "https://pypi.org/simple" }'
+PROJECT = '{ virtual = "." }'
+
+
+@pytest.mark.parametrize(
+    ("name", "order"),
+    [
+        ("beta", ["alpha", "beta", "kappa"]),
+        ("zulu", ["alpha", "kappa", "zulu"]),
+        ("a", ["a", "alpha", "kappa"]),
+    ],
+)
+def test_the_lock_takes_the_projects_name_and_version_where_uv_sorts_them(post_gen, name, order):
+    stored = lock_text(
+        ("alpha", "1.0", REGISTRY), ("iot-monitor", "0.1.0", PROJECT), ("kappa", "2.0", REGISTRY)
+    )
+    versions = {"alpha": "1.0", "kappa": "2.0", name: "3.0rc1"}
+
+    lock = post_gen.lock_for_project(stored, name, "3.0rc1")
+
+    assert lock == lock_text(
+        *(
+            (package, versions[package], PROJECT if package == name else REGISTRY)
+            for package in order
+        )
+    )
+
+
+def test_the_bake_keeps_its_own_lock_and_no_other(post_gen, tmp_path):
+    locks = tmp_path / post_gen.LOCKS_DIR
+    locks.mkdir()
+    stored = lock_text(("iot-monitor", "0.1.0", PROJECT))
+    (locks / "heroku-scheduler.lock").write_text(stored)
+    (locks / "celery-beat.lock").write_text("another lock")
+
+    post_gen.install_lock(
+        tmp_path, answers(scheduler="heroku-scheduler", project_slug="green_house", version="2.0")
+    )
+
+    assert (tmp_path / "uv.lock").read_text() == lock_text(("green-house", "2.0", PROJECT))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["uv.lock"]
+
+
+def test_a_missing_lock_is_one_warning_and_the_bake_goes_on(post_gen, tmp_path, capsys):
+    (tmp_path / post_gen.LOCKS_DIR).mkdir()
+
+    post_gen.install_lock(tmp_path, answers(use_sentry=True))
+
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: the template has no .uv-locks/celery-beat+sentry.lock; the first `uv sync` "
+        "will resolve the dependencies."
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_env_file_gets_a_fresh_strong_secret_key(post_gen, tmp_path):
     (tmp_path / ".env.example").write_text("# local\nDJANGO_SECRET_KEY=\n# DATABASE_URL=\n")
 
@@ -171,16 +264,7 @@ def test_the_env_file_gets_a_fresh_strong_secret_key(post_gen, tmp_path):
 
 def bake_on_the_command_line(tmp_path, *answers: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cookiecutter",
-            str(TEMPLATE_DIR),
-            "--no-input",
-            "--output-dir",
-            str(tmp_path),
-            *answers,
-        ],
+        bake_command(tmp_path, *answers),
         capture_output=True,
         text=True,
         timeout=120,

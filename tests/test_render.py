@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from .baking import bake, rendered_answers
+from .locking import POST_GEN, lock_problem
 from .variants import RENDER_MATRIX
 
 UNRENDERED = re.compile(r"{{|{%")
@@ -60,6 +61,7 @@ def test_the_expected_files_are_present_and_absent(variant):
         "app.json",
         "manage.py",
         "pyproject.toml",
+        "uv.lock",
         "config/settings/base.py",
         "config/settings/local.py",
         "config/settings/production.py",
@@ -97,8 +99,12 @@ def test_the_expected_files_are_present_and_absent(variant):
         "tests/test_celery.py": answers["scheduler"] == "celery-beat",
         "Procfile.dev": answers["scheduler"] == "celery-beat",
         f"{slug}/interactions/tasks.py": answers["scheduler"] == "celery-beat",
+        f"{slug}/interactions/batches.py": answers["scheduler"] == "celery-beat",
         "config/sentry.py": answers["use_sentry"],
         ".github/workflows/ci.yml": answers["ci"] == "github",
+        ".github/dependabot.yml": answers["ci"] == "github",
+        # The locks of every dependency set: the bake keeps its own as uv.lock.
+        POST_GEN.LOCKS_DIR: False,
         "LICENSE": answers["open_source_license"] != "Not open source",
     }
     for path in always:
@@ -150,12 +156,27 @@ def test_pyproject_pins_the_dependencies_the_answers_need(variant):
     assert ("celery" in names) == (answers["scheduler"] == "celery-beat")
     assert ("sentry-sdk" in names) == answers["use_sentry"]
     assert all(re.search(r">=\d", dependency) for dependency in dependencies), dependencies
-    assert {"pytest-django", "factory-boy", "ruff"} <= {
-        re.split(r"[\[<>=]", dependency)[0] for dependency in pyproject["dependency-groups"]["dev"]
-    }
+    development_pins = pyproject["dependency-groups"]["dev"]
+    assert all(re.search(r">=\d", dependency) for dependency in development_pins), development_pins
+    development = {re.split(r"[\[<>=]", dependency)[0] for dependency in development_pins}
+    assert {"pytest-django", "factory-boy", "ruff"} <= development
+    assert {"mypy", "django-stubs", "djangorestframework-stubs"} <= development
+    assert ("celery-types" in development) == (answers["scheduler"] == "celery-beat")
     assert pyproject["tool"]["pytest"]["ini_options"]["DJANGO_SETTINGS_MODULE"] == (
         "config.settings.test"
     )
+
+
+def test_the_lock_matches_the_pyproject_as_uv_would_write_it(variant):
+    project, _ = variant
+    packages = tomllib.loads((project / "uv.lock").read_text())["package"]
+    names = [package["name"] for package in packages]
+
+    problem = lock_problem(project)
+
+    assert problem is None, problem
+    # uv keeps packages sorted by name; the project's own entry moves with its name.
+    assert names == sorted(names)
 
 
 def test_procfile_has_the_processes_the_scheduler_needs(variant):
@@ -222,7 +243,24 @@ def test_github_ci_runs_make_test_against_its_services(variant):
     services = {"postgres", "redis"} if answers["scheduler"] == "celery-beat" else {"postgres"}
     assert set(job["services"]) == services
     assert job["env"]["DATABASE_URL"].startswith("postgres://")
-    assert {"make test", "make lint"} <= {step.get("run") for step in job["steps"]}
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    # Heroku installs with `uv sync --locked`: CI refuses a stale lock before anything else.
+    assert runs == ["uv sync --locked", "make lint", "make test"]
+
+
+def test_dependabot_keeps_the_lock_and_the_actions_current(variant):
+    project, answers = variant
+    config_path = project / ".github/dependabot.yml"
+    if answers["ci"] != "github":
+        assert not config_path.exists()
+        return
+    updates = yaml.safe_load(config_path.read_text())["updates"]
+
+    assert {update["package-ecosystem"]: update["directory"] for update in updates} == {
+        "uv": "/",
+        "github-actions": "/",
+    }
+    assert all(update["schedule"]["interval"] == "weekly" for update in updates)
 
 
 def test_the_env_file_holds_a_secret_key_and_is_ignored_by_git(variant):

@@ -1,9 +1,16 @@
 """The Celery application; workers and beat start it with `celery -A config`."""
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery
+from celery.schedules import schedule
 from celery.signals import worker_init
+
+if TYPE_CHECKING:
+    from celery.worker import WorkController
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -14,7 +21,7 @@ app.autodiscover_tasks()
 
 
 @app.on_after_configure.connect
-def configure_redbeat(sender: Celery, **kwargs) -> None:
+def configure_redbeat(sender: Celery, **kwargs: object) -> None:
     # RedBeat reads its settings unprefixed. Its lock keeps a second beat from dispatching;
     # a beat that died holds it until the lock times out.
     sender.conf.redbeat_redis_url = sender.conf.broker_url
@@ -22,13 +29,13 @@ def configure_redbeat(sender: Celery, **kwargs) -> None:
 
 
 @app.on_after_finalize.connect
-def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
+def schedule_periodic_jobs(sender: Celery, **kwargs: object) -> None:
     """Beat's schedule comes from interactions/schedule.py, the one list of periodic jobs."""
     from {{ cookiecutter.project_slug }}.interactions.schedule import periodic_jobs
 
     for job in periodic_jobs():
         sender.add_periodic_task(
-            job.every,
+            schedule(job.every),
             sender.signature(f"interactions.{job.name}"),
             name=job.name,
             # A run not started within its interval is dropped: the next one is due.
@@ -36,7 +43,18 @@ def schedule_periodic_jobs(sender: Celery, **kwargs) -> None:
         )
 
 
-def visibility_timeout_problem(conf, max_retry_delay: float) -> str | None:
+class BrokerSettings(Protocol):
+    """What the visibility timeout check reads of Celery's settings."""
+
+    @property
+    def broker_url(self) -> str: ...
+    @property
+    def broker_transport_options(self) -> dict[str, Any]: ...
+    @property
+    def task_time_limit(self) -> float: ...
+
+
+def visibility_timeout_problem(conf: BrokerSettings, max_retry_delay: float) -> str | None:
     """Why Redis would deliver a task twice with these settings, or None.
 
     Redis hands an unacknowledged task to another worker after `visibility_timeout`. A task
@@ -55,7 +73,9 @@ def visibility_timeout_problem(conf, max_retry_delay: float) -> str | None:
 
 
 @worker_init.connect
-def refuse_to_start_with_a_short_visibility_timeout(sender, **kwargs) -> None:
+def refuse_to_start_with_a_short_visibility_timeout(
+    sender: WorkController, **kwargs: object
+) -> None:
     from django.conf import settings
 
     problem = visibility_timeout_problem(sender.app.conf, settings.VENDOR_RETRY_MAX_DELAY)

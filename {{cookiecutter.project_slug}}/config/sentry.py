@@ -1,5 +1,6 @@
 """Error reporting to Sentry, started from production settings."""
 
+import logging
 from typing import Any
 
 import sentry_sdk
@@ -40,7 +41,7 @@ def init_sentry(dsn: str, environment: str, **options: Any) -> None:
             CeleryIntegration(),
 {%- endif %}
             # ERROR log records become Sentry events; lower ones ride along as breadcrumbs.
-            LoggingIntegration(event_level="ERROR"),
+            LoggingIntegration(event_level=logging.ERROR),
         ],
         # No personal data (user emails, IP addresses) leaves the project by default.
         send_default_pii=False,

@@ -64,6 +64,7 @@ def test_a_visibility_timeout_shorter_than_a_task_can_take_is_refused():
         SimpleNamespace(**broker, broker_transport_options={"visibility_timeout": 3600}), 300
     )
 
+    assert too_short is not None
     assert too_short.startswith("Redis visibility_timeout (300 s) must exceed")
     assert long_enough is None
     assert visibility_timeout_problem(conf, 300) is None  # the in-memory broker has none
@@ -76,7 +77,7 @@ def test_beat_schedules_every_periodic_job_to_expire_within_its_interval():
     assert set(schedule) == {"refresh_all", "check_health", "prune_observations"}
     refresh = schedule["refresh_all"]
     assert refresh["task"] == "interactions.refresh_all"
-    assert refresh["schedule"].total_seconds() == 60
+    assert refresh["schedule"].run_every.total_seconds() == 60
     assert refresh["options"]["expires"] == 60
 
 

@@ -8,6 +8,7 @@ local.py, test.py and production.py change only what they must.
 import ssl
 {% endif -%}
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -128,7 +129,7 @@ STORAGES = {
 
 # Vendors: every device names one. CLIENT is a class in the vendors package, built once per
 # process with OPTIONS by vendors/registry.py.
-VENDORS = {
+VENDORS: dict[str, dict[str, Any]] = {
     "simulator": {
         "CLIENT": "simulator.SimulatorClient",
         # Knobs for demos, tests and benchmarks: slow or faulty vendors on demand.

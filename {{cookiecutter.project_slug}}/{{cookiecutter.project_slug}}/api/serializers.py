@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from ..devices.models import Device, heard_since, online_since
 from ..interactions.models import Command
@@ -70,7 +72,7 @@ class DeviceSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["last_seen_at", "last_error", "created_at", "updated_at"]
 
-    def get_fields(self):
+    def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
         # The vendors settings.VENDORS has now, listed in the schema as the values allowed.
         known = sorted(settings.VENDORS)
@@ -84,7 +86,7 @@ class DeviceSerializer(serializers.ModelSerializer):
         )
         return fields
 
-    def validate_metadata(self, metadata):
+    def validate_metadata(self, metadata: object) -> dict[str, Any]:
         # Whether it can be stored at all, the model field's validators have said.
         if not isinstance(metadata, dict):
             raise serializers.ValidationError('Give a JSON object, e.g. {"model": "X1"}.')
@@ -125,7 +127,7 @@ def in_current_zone() -> Callable[[datetime | None], datetime | None]:
     return lambda moment: moment and moment.astimezone(zone)
 
 
-def represent_latest(devices: QuerySet[Device], request) -> list[dict]:
+def represent_latest(devices: QuerySet[Device], request: Request) -> list[dict]:
     """These devices with their latest readings, each as DeviceReadingsSerializer writes it."""
     latest = queries.latest_for_devices(devices)
     moment = in_current_zone()

@@ -6,6 +6,10 @@ every device. Another person's device or command is answered 404, as if it did n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from django.db.models import Model, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -17,18 +21,27 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.serializers import Serializer
+from rest_framework.serializers import BaseSerializer, Serializer
 from rest_framework.views import APIView
 
-from ..devices.models import Device
+from ..devices.models import Device, DeviceQuerySet
 from ..interactions.control import IdempotencyKeyReused, request_status
 from ..interactions.models import Command
 from ..observations import queries
 from . import serializers
 from .parsers import JSONParser
+
+if TYPE_CHECKING:
+    # The stubs' name for what get_permissions() returns; DRF itself has none.
+    from rest_framework.permissions import _SupportsHasPermission
+
+F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=Model)
 
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
@@ -47,21 +60,23 @@ NOT_FOUND = OpenApiResponse(description="No such device, or not one of yours.")
 STAFF_ONLY = OpenApiResponse(description="Only staff create, change and delete devices.")
 
 
-def staff_only(description: str, status_code: int, response):
+def staff_only(
+    description: str, status_code: int, response: type[Serializer] | None
+) -> Callable[[F], F]:
     return extend_schema(
         description=f"{description} Staff only.",
         responses={status_code: response, 400: BAD_INPUT, 403: STAFF_ONLY, 404: NOT_FOUND},
     )
 
 
-def query(serializer_class: type[Serializer], request) -> dict:
+def query(serializer_class: type[Serializer], request: Request) -> dict[str, Any]:
     """The request's query parameters, validated: a 400 names each bad one."""
     parameters = serializer_class(data=request.query_params.dict())
     parameters.is_valid(raise_exception=True)
     return parameters.validated_data
 
 
-def filter_devices(devices, filters: dict):
+def filter_devices(devices: DeviceQuerySet, filters: dict[str, Any]) -> DeviceQuerySet:
     if filters.get("vendor"):
         devices = devices.filter(vendor=filters["vendor"])
     if filters.get("location"):
@@ -71,10 +86,10 @@ def filter_devices(devices, filters: dict):
     return devices
 
 
-class IntegerIdMixin:
+class IntegerIdMixin(GenericAPIView[M]):
     """Answer a non-numeric id in the path with a 400, not a 404 or a database error."""
 
-    def get_object(self):
+    def get_object(self) -> M:
         lookup = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
         if not (lookup.isascii() and lookup.isdigit()):
             raise ValidationError({"id": [f"{lookup!r} is not an id: give a whole number."]})
@@ -88,36 +103,34 @@ class IntegerIdMixin:
     partial_update=staff_only("Change a device's fields.", 200, serializers.DeviceSerializer),
     destroy=staff_only("Delete a device, its readings and its commands.", 204, None),
 )
-class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
+class DeviceViewSet(IntegerIdMixin[Device], viewsets.ModelViewSet[Device]):
     """Devices: each person reads and commands their own; staff every device."""
 
     serializer_class = serializers.DeviceSerializer
 
-    def get_queryset(self):
-        return Device.objects.visible_to(self.request.user)
+    def get_queryset(self) -> DeviceQuerySet:
+        devices = Device.objects.visible_to(self.request.user)
+        if self.action == "list":
+            return filter_devices(devices, query(serializers.DeviceFilterSerializer, self.request))
+        return devices
 
-    def get_permissions(self):
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action in {"create", "update", "partial_update", "destroy"}:
             return [IsAdminUser()]
         return super().get_permissions()
 
-    def get_serializer_class(self):
+    def get_serializer_class(self) -> type[BaseSerializer[Device]]:
         if self.action == "retrieve":
             return serializers.DeviceDetailSerializer
         return super().get_serializer_class()
 
-    def filter_queryset(self, queryset):
-        if self.action == "list":
-            return filter_devices(queryset, query(serializers.DeviceFilterSerializer, self.request))
-        return queryset
-
     @extend_schema(parameters=[serializers.DeviceFilterSerializer])
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Your devices (every device, for staff), by name; filter by vendor, location, online."""
         return super().list(request, *args, **kwargs)
 
     @extend_schema(responses={200: serializers.DeviceDetailSerializer, 404: NOT_FOUND})
-    def retrieve(self, request, *args, **kwargs):
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """A device with its latest readings: its newest status and newest value of each name."""
         device = self.get_object()
         device.latest = queries.latest_readings(device)
@@ -128,7 +141,7 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
         responses={200: serializers.AttributeSerializer(many=True), 400: BAD_INPUT, 404: NOT_FOUND},
     )
     @action(detail=True, serializer_class=serializers.AttributeSerializer)
-    def attributes(self, request, pk=None):
+    def attributes(self, request: Request, pk: str | None = None) -> Response:
         """A device's numeric readings, newest first; filter by name and time range."""
         device = self.get_object()
         filters = query(serializers.AttributeFilterSerializer, request)
@@ -139,7 +152,8 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
             readings = readings.filter(valid_at__gte=filters["since"])
         if "until" in filters:
             readings = readings.filter(valid_at__lt=filters["until"])
-        page = self.paginate_queryset(readings)
+        # DRF paginates any queryset; its stubs expect one of this view's model, Device.
+        page = self.paginate_queryset(cast("QuerySet[Any]", readings))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(
@@ -147,7 +161,7 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
         responses={200: serializers.HistorySerializer, 400: BAD_INPUT, 404: NOT_FOUND},
     )
     @action(detail=True, serializer_class=serializers.HistorySerializer, pagination_class=None)
-    def history(self, request, pk=None):
+    def history(self, request: Request, pk: str | None = None) -> Response:
         """One reading aggregated per bucket of time (average, minimum, maximum, count), for
         charts; at most 1000 buckets. Buckets start at multiples of their width since
         1970-01-01 UTC, so a day bucket starts at midnight UTC."""
@@ -189,7 +203,7 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
         serializer_class=serializers.CommandSerializer,
         parser_classes=[JSONParser],
     )
-    def commands(self, request, pk=None):
+    def commands(self, request: Request, pk: str | None = None) -> Response:
 {%- if cookiecutter.scheduler == "celery-beat" %}
         """Switch a device on or off. The command is queued and answered at once (202): poll
         its url until `settled`."""
@@ -224,12 +238,14 @@ class DeviceViewSet(IntegerIdMixin, viewsets.ModelViewSet):
 
 
 @extend_schema(tags=["commands"])
-class CommandViewSet(IntegerIdMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class CommandViewSet(
+    IntegerIdMixin[Command], mixins.RetrieveModelMixin, viewsets.GenericViewSet[Command]
+):
     """Commands, to poll until they settle."""
 
     serializer_class = serializers.CommandSerializer
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Command]:
         return Command.objects.filter(device__in=Device.objects.visible_to(self.request.user))
 
     @extend_schema(
@@ -238,7 +254,7 @@ class CommandViewSet(IntegerIdMixin, mixins.RetrieveModelMixin, viewsets.Generic
             404: OpenApiResponse(description="No such command, or not for one of your devices."),
         }
     )
-    def retrieve(self, request, *args, **kwargs):
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """A command's state: queued, sent, then confirmed or failed with the vendor's answer."""
         return super().retrieve(request, *args, **kwargs)
 
@@ -251,7 +267,7 @@ class CommandViewSet(IntegerIdMixin, mixins.RetrieveModelMixin, viewsets.Generic
 class LatestReadingsView(APIView):
     """The latest readings of every device you may see, in one call, whatever their number."""
 
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         filters = query(serializers.DeviceFilterSerializer, request)
         devices = filter_devices(Device.objects.visible_to(request.user), filters)
         return Response(serializers.represent_latest(devices, request))

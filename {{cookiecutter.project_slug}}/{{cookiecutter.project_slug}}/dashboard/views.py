@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -26,7 +26,7 @@ RANGES = {
 
 
 @login_required
-def device_list(request):
+def device_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     # Only what the page shows: the list has every device, and metadata may be large.
     devices = Device.objects.visible_to(request.user).only(
@@ -45,7 +45,7 @@ def device_list(request):
 
 
 @login_required
-def device_detail(request, pk: int):
+def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
     device = get_object_or_404(Device.objects.visible_to(request.user), pk=pk)
     chosen = request.GET.get("range", "24h")
     if chosen not in RANGES:
@@ -72,7 +72,7 @@ def device_detail(request, pk: int):
 
 @login_required
 @require_POST
-def switch(request, pk: int):
+def switch(request: HttpRequest, pk: int) -> HttpResponse:
     """The switch without JavaScript; the page's script sends the same through the API."""
     device = get_object_or_404(Device.objects.visible_to(request.user), pk=pk)
     is_on = request.POST.get("is_on") == "true"

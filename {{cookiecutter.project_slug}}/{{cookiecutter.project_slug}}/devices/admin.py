@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -36,19 +38,19 @@ class DeviceAdmin(admin.ModelAdmin):
         return not is_silent(device, timezone.now())
 
     @admin.action(description="Refresh now")
-    def refresh_now(self, request, queryset) -> None:
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
         device_ids = list(queryset.values_list("pk", flat=True))
         self.message_user(request, request_refresh(device_ids))
 
     @admin.action(description="Turn on")
-    def turn_on(self, request, queryset) -> None:
+    def turn_on(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
         self._switch(request, queryset, is_on=True)
 
     @admin.action(description="Turn off")
-    def turn_off(self, request, queryset) -> None:
+    def turn_off(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:
         self._switch(request, queryset, is_on=False)
 
-    def _switch(self, request, queryset, is_on: bool) -> None:
+    def _switch(self, request: HttpRequest, queryset: QuerySet[Device], is_on: bool) -> None:
         # Paired with the devices in hand: a settled command no longer holds its device.
         sent = [
             (device, request_status(device, is_on, requested_by=request.user)[0])

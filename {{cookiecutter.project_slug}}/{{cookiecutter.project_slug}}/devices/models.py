@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, router, transaction
 from django.utils import timezone
 
 from ..safejson import JSONField
+
+if TYPE_CHECKING:
+    # django-stubs' name for AUTH_USER_MODEL or AnonymousUser, which its mypy plugin resolves.
+    from django.contrib.auth.models import _AnyUser
 
 
 def online_since(now: datetime | None = None) -> datetime:
@@ -24,8 +29,8 @@ def heard_since(last_seen_at: datetime | None, since: datetime) -> bool:
     return last_seen_at is not None and last_seen_at >= since
 
 
-class DeviceQuerySet(models.QuerySet):
-    def visible_to(self, user) -> DeviceQuerySet:
+class DeviceQuerySet(models.QuerySet["Device"]):
+    def visible_to(self, user: _AnyUser) -> DeviceQuerySet:
         """The devices a person may see and command: their own; staff see every device."""
         if user.is_staff:
             return self
@@ -38,6 +43,24 @@ class DeviceQuerySet(models.QuerySet):
 
     def offline(self, now: datetime | None = None) -> DeviceQuerySet:
         return self.exclude(last_seen_at__gte=online_since(now))
+
+    def lock(self, *, to_delete: bool = False) -> list[int]:
+        """Lock these devices' rows until the transaction ends; return the keys of those that
+        still exist.
+
+        Whatever writes rows that hang off a device (readings, and the latest tables their
+        triggers keep) or deletes the device locks it first, in key order, and only then
+        writes: two such transactions wait for each other, where each could otherwise hold a
+        row the other needs, which PostgreSQL ends as a deadlock. Writers take the weaker lock,
+        which keeps a delete out and leaves reads alone. SQLite locks the whole database.
+        """
+        locked = self.select_for_update(no_key=not to_delete).order_by("pk")
+        return list(locked.values_list("pk", flat=True))
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=self.db):
+            Device.objects.using(self.db).filter(pk__in=self.values("pk")).lock(to_delete=True)
+            return super().delete()
 
 
 class Device(models.Model):
@@ -74,6 +97,9 @@ class Device(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = DeviceQuerySet.as_manager()
+    # Not a field: the API sets it to the device's observations.queries.LatestReadings before
+    # writing a device with them; a lower layer than observations, this one does not name it.
+    latest: object
 
     class Meta:
         ordering = ["name"]
@@ -90,6 +116,15 @@ class Device(models.Model):
     @property
     def is_online(self) -> bool:
         return heard_since(self.last_seen_at, online_since())
+
+    def delete(
+        self, using: str | None = None, keep_parents: bool = False
+    ) -> tuple[int, dict[str, int]]:
+        # Locked first, as DeviceQuerySet.lock explains (the API and the admin delete here).
+        using = using or router.db_for_write(Device, instance=self)
+        with transaction.atomic(using=using):
+            Device.objects.using(using).filter(pk=self.pk).lock(to_delete=True)
+            return super().delete(using=using, keep_parents=keep_parents)
 
     def clean(self) -> None:
         if self.vendor not in settings.VENDORS:

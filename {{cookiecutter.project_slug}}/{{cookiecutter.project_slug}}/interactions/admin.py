@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -10,10 +14,10 @@ from .schedule import next_run_at
 class RecordAdmin(admin.ModelAdmin):
     """Rows the project writes as things happen: shown here, never added or edited."""
 
-    def get_readonly_fields(self, request, obj=None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -28,7 +32,15 @@ class CommandAdmin(RecordAdmin):
 
 @admin.register(JobRun)
 class JobRunAdmin(RecordAdmin):
-    list_display = ("name", "started_at", "duration", "outcome", "detail")
+    list_display = (
+        "name",
+        "started_at",
+        "duration",
+        "outcome",
+        "devices_refreshed",
+        "devices_failed",
+        "detail",
+    )
     list_filter = ("name", "outcome")
     date_hierarchy = "started_at"
 
@@ -43,7 +55,9 @@ class AlertAdmin(RecordAdmin):
 class ScheduleAdmin(admin.ModelAdmin):
     """One row per periodic job: cadence, last run, outcome and duration, next run."""
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         now = timezone.now()
         rows = [
             {
@@ -61,11 +75,11 @@ class ScheduleAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/interactions/schedule/change_list.html", context)
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False

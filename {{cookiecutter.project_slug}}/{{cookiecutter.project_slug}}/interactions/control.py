@@ -3,6 +3,9 @@ and the command line share."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 
 from ..devices.models import Device
@@ -15,13 +18,21 @@ from .models import Command
 from .tasks import refresh_devices, send_command
 {%- endif %}
 
+if TYPE_CHECKING:
+    # django-stubs' names for AUTH_USER_MODEL (or AnonymousUser), which its mypy plugin resolves.
+    from django.contrib.auth.models import _AnyUser, _User
+
 
 class IdempotencyKeyReused(Exception):
     """The idempotency key already names a command for another device or state."""
 
 
 def request_status(
-    device: Device, is_on: bool, *, requested_by=None, idempotency_key: str = ""
+    device: Device,
+    is_on: bool,
+    *,
+    requested_by: _AnyUser | None = None,
+    idempotency_key: str = "",
 ) -> tuple[Command, bool]:
 {%- if cookiecutter.scheduler == "celery-beat" %}
     """Queue a command for the device; a worker sends it. Poll the command until it settles.
@@ -36,6 +47,9 @@ def request_status(
     earlier command by the same person (a client retrying after a lost answer) returns that
     command as it stands and sends nothing.
     """
+    # Every caller signs people in first: an anonymous user here is a view without its guard.
+    if requested_by is not None and not requested_by.is_authenticated:
+        raise PermissionDenied("Sign in to switch a device.")
     earlier = _earlier_command(device, is_on, requested_by, idempotency_key)
     if earlier is not None:
         return earlier, False
@@ -74,15 +88,18 @@ def request_refresh(device_ids: list[int]) -> str:
 {%- else %}
     """Refresh these devices now; return what was done, for the person who asked."""
     try:
-        new_rows = jobs.refresh_devices(device_ids)
+        refreshed = jobs.refresh_devices(device_ids)
     except VendorError as error:
         return f"The refresh failed: {error}"
-    return f"Refreshed {len(device_ids)} devices: {len(new_rows)} new readings."
+    return (
+        f"Refreshed {len(refreshed.refreshed)} of {len(device_ids)} devices: "
+        f"{len(refreshed.new_keys)} new readings."
+    )
 {%- endif %}
 
 
 def _earlier_command(
-    device: Device, is_on: bool, requested_by, idempotency_key: str
+    device: Device, is_on: bool, requested_by: _User | None, idempotency_key: str
 ) -> Command | None:
     if not idempotency_key:
         return None

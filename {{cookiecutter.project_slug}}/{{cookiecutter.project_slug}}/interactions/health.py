@@ -1,5 +1,5 @@
 """Is everything alive? Devices that have gone silent, and periodic jobs that stopped
-succeeding.
+succeeding (a run that never recorded its end counts as failed once it is overdue).
 
 A problem opens one Alert when it starts, logged once at ERROR (which reaches ADMINS), and the
 alert is resolved when the problem ends; checking again in between changes nothing.
@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from ..devices.models import Device, online_since
 from .models import Alert, JobRun
+from .rounds import settle_lost_runs
 
 if TYPE_CHECKING:
     from .schedule import PeriodicJob
@@ -46,14 +47,18 @@ class JobHealth:
     overdue: bool
 
 
+def _periodic_jobs() -> tuple[PeriodicJob, ...]:
+    from .schedule import periodic_jobs  # the schedule lists check_health: import it late
+
+    return periodic_jobs()
+
+
 def job_health(now: datetime) -> list[JobHealth]:
     """Each periodic job's latest run and latest success; overdue when it has not succeeded
     within twice its interval, once the schedule has been running that long."""
-    from .schedule import periodic_jobs  # the schedule lists check_health: import it late
-
     first_run = None
     health = []
-    for job in periodic_jobs():
+    for job in _periodic_jobs():
         runs = JobRun.objects.filter(name=job.name).order_by("-started_at")
         last_run = runs.first()
         last_success = runs.filter(outcome=JobRun.Outcome.SUCCEEDED).first()
@@ -72,6 +77,7 @@ def check_health(now: datetime | None = None) -> list[int]:
     """Open an alert for each new problem, resolve those that ended; return the new alerts'
     keys."""
     now = now or timezone.now()
+    settle_lost_runs(_periodic_jobs(), now)
     problems = {
         (Alert.Kind.DEVICE_SILENT, str(device.pk)): (
             f"Device {device} ({device.vendor} {device.vendor_device_id}) has not been heard "
@@ -82,7 +88,7 @@ def check_health(now: datetime | None = None) -> list[int]:
     problems |= {
         (Alert.Kind.JOB_OVERDUE, health.job.name): (
             f"Job {health.job.name} has not succeeded since "
-            f"{_when(health.last_success and health.last_success.started_at)}."
+            f"{_when(health.last_success.started_at if health.last_success else None)}."
         )
         for health in job_health(now)
         if health.overdue

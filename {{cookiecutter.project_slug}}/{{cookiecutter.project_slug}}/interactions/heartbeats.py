@@ -10,18 +10,31 @@ from django.utils import timezone
 from .models import JobRun
 
 
+def describe_error(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
+def finish(run: JobRun) -> None:
+    """Save how a run ended: its outcome, detail and counts, and the time."""
+    run.finished_at = timezone.now()
+    run.save(
+        update_fields=["outcome", "detail", "devices_refreshed", "devices_failed", "finished_at"]
+    )
+
+
 @contextmanager
 def recorded_run(name: str) -> Iterator[JobRun]:
-    """Record a run of job `name`; the body may set `run.detail` to say what it did."""
+    """Record a run of job `name`; the body may set `run.detail` to say what it did, or
+    record a round's tally on it (rounds.Tally.record), which may fail the run."""
     run = JobRun.objects.create(name=name)
     try:
         yield run
     except Exception as error:
         run.outcome = JobRun.Outcome.FAILED
-        run.detail = f"{type(error).__name__}: {error}"[:2000]
+        run.detail = describe_error(error)
         raise
     else:
-        run.outcome = JobRun.Outcome.SUCCEEDED
+        if run.outcome == JobRun.Outcome.RUNNING:
+            run.outcome = JobRun.Outcome.SUCCEEDED
     finally:
-        run.finished_at = timezone.now()
-        run.save(update_fields=["outcome", "detail", "finished_at"])
+        finish(run)

@@ -3,6 +3,10 @@
 Task wrappers and the run_job command call these and add only delivery policy. Every job is
 safe to run twice: vendor calls happen before any write, the writes of one job happen in one
 transaction, and observations.ingest skips readings it already has.
+
+A write that involves a device locks the device's row first (Device.objects.lock), as a delete
+of the device does: the two then wait for each other, where PostgreSQL would otherwise end them
+in a deadlock, and the readings of a device deleted meanwhile are dropped.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DataError, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from ..devices.models import Device
@@ -26,39 +32,58 @@ from ..observations.ingest import (
     store_statuses,
 )
 from ..observations.models import Attribute, Status
-from ..vendors.base import AttributeReading, PermanentVendorError, StatusReading, VendorClient
+from ..vendors.base import (
+    AttributeReading,
+    AuthenticationFailed,
+    PermanentVendorError,
+    StatusReading,
+    VendorClient,
+)
 from ..vendors.registry import vendor_client
+from .heartbeats import describe_error
 from .models import Command, JobRun
+from .rounds import Tally
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # The VendorClient methods each kind of pull calls.
 STATUS = ("read_statuses",)
 ATTRIBUTES = ("read_attributes",)
+# Logged when a device's error changes: (vendor, device, reason).
+REFUSED = "Vendor %s refused device %s: %s"
+NOT_STORED = "Readings from %s for device %s could not be stored: %s"
 
 
-class JobFailed(Exception):
-    """A job finished with part of its work undone; the message says which."""
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: the keys of the new rows, the devices whose readings it stored,
+    and those it could not refresh. A device deleted meanwhile is in neither list."""
+
+    new_keys: list[int]
+    refreshed: list[int]
+    failed: list[int]
 
 
 def pull_status(device_id: int) -> list[int]:
     """Read one device's status; return the keys of new Status rows."""
-    return _pull([device_id], reads=STATUS)
+    return _pull([device_id], reads=STATUS).new_keys
 
 
 def pull_attributes(device_id: int) -> list[int]:
     """Read one device's numeric readings; return the keys of new Attribute rows."""
-    return _pull([device_id], reads=ATTRIBUTES)
+    return _pull([device_id], reads=ATTRIBUTES).new_keys
 
 
 def refresh_device(device_id: int) -> list[int]:
     """Read one device's status and readings; return the keys of the new rows."""
-    return refresh_devices([device_id])
+    return refresh_devices([device_id]).new_keys
 
 
-def refresh_devices(device_ids: Iterable[int]) -> list[int]:
+def refresh_devices(device_ids: Iterable[int]) -> Refreshed:
     """Read the status and readings of some devices, as few vendor calls as their vendors
-    allow; return the keys of the new rows."""
+    allow, and store them."""
     return _pull(device_ids, reads=STATUS + ATTRIBUTES)
 
 
@@ -74,27 +99,26 @@ def device_batches() -> list[list[int]]:
     ]
 
 
-def refresh_all() -> list[int]:
-    """Refresh every device, batches in parallel on a bounded pool of threads.
+def refresh_all() -> Tally:
+    """Refresh every device, batches in parallel on a bounded pool of threads, in this
+    process; return how the round went (rounds.py says what fails it).
 
-    A batch that fails does not stop the others; the run fails at the end, naming them, so
-    that its heartbeat says so and the next run tries them again.
+    A batch that fails does not stop the others; the next round tries its devices again.
     """
     batches = device_batches()
-    new_keys: list[int] = []
-    failures: list[str] = []
+    tally = Tally()
     with ThreadPoolExecutor(max_workers=settings.REFRESH_CONCURRENCY) as pool:
         futures = {
             pool.submit(_in_own_connection, refresh_devices, batch): batch for batch in batches
         }
         for future in as_completed(futures):
             try:
-                new_keys.extend(future.result())
+                refreshed = future.result()
             except Exception as error:
-                failures.append(f"devices {futures[future][0]}…: {error}")
-    if failures:
-        raise JobFailed(f"{len(failures)} of {len(batches)} batches failed: {'; '.join(failures)}")
-    return new_keys
+                tally.add(0, len(futures[future]), describe_error(error))
+            else:
+                tally.add(len(refreshed.refreshed), len(refreshed.failed))
+    return tally
 
 
 def set_status(command_id: int) -> int:
@@ -116,6 +140,8 @@ def set_status(command_id: int) -> int:
         raise
     confirmed = status.is_on == command.is_on
     with transaction.atomic():
+        if not Device.objects.filter(pk=device.pk).lock():
+            return command.pk  # the device was deleted meanwhile, and the command with it
         store_statuses([StatusRow(device.pk, status.is_on, status.state, status.valid_at)])
         Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now(), last_error="")
         Command.objects.filter(pk=command.pk).update(
@@ -150,7 +176,7 @@ def prune_observations() -> int:
     return deleted
 
 
-def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> list[int]:
+def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> Refreshed:
     devices = list(Device.objects.filter(pk__in=list(device_ids)).order_by("pk"))
     by_vendor: dict[str, list[Device]] = defaultdict(list)
     for device in devices:
@@ -181,22 +207,66 @@ def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> list[int]:
                         )
                     )
 
+    try:
+        with transaction.atomic():
+            return _store(devices, statuses, attributes, refused)
+    except (DataError, IntegrityError):
+        # Readings the database refuses (a value out of range, a missing time): store each
+        # device's on their own, so that the device they came from is the only one to lose.
+        return _store_each(devices, statuses, attributes, refused)
+
+
+def _store(
+    devices: list[Device],
+    statuses: list[StatusRow],
+    attributes: list[AttributeRow],
+    refused: dict[int, str],
+) -> Refreshed:
+    """Store what the vendor said of these devices, in the caller's transaction."""
+    present = set(Device.objects.filter(pk__in=[device.pk for device in devices]).lock())
+    devices = [device for device in devices if device.pk in present]
+    new_keys = store_statuses([row for row in statuses if row.device_id in present])
+    new_keys += store_attributes([row for row in attributes if row.device_id in present])
     answered = [device.pk for device in devices if device.pk not in refused]
-    with transaction.atomic():
-        new_keys = store_statuses(statuses) + store_attributes(attributes)
-        Device.objects.filter(pk__in=answered).update(last_seen_at=timezone.now(), last_error="")
-        _record_refusals(devices, refused)
-    return new_keys
+    Device.objects.filter(pk__in=answered).update(last_seen_at=timezone.now(), last_error="")
+    _record_errors(devices, refused, REFUSED)
+    return Refreshed(new_keys, answered, [device.pk for device in devices if device.pk in refused])
+
+
+def _store_each(
+    devices: list[Device],
+    statuses: list[StatusRow],
+    attributes: list[AttributeRow],
+    refused: dict[int, str],
+) -> Refreshed:
+    new_keys: list[int] = []
+    refreshed: list[int] = []
+    failed: list[int] = []
+    for device in devices:
+        try:
+            with transaction.atomic():
+                stored = _store([device], statuses, attributes, refused)
+        except (DataError, IntegrityError) as error:
+            _record_errors([device], {device.pk: describe_error(error).splitlines()[0]}, NOT_STORED)
+            failed.append(device.pk)
+        else:
+            new_keys += stored.new_keys
+            refreshed += stored.refreshed
+            failed += stored.failed
+    return Refreshed(new_keys, refreshed, failed)
 
 
 def _read_batch(
     client: VendorClient, batch: list[Device], reads: tuple[str, ...], refused: dict[int, str]
 ) -> list[StatusReading | AttributeReading]:
     """Read a batch; if the vendor refuses it for good, read its devices one by one, so that
-    one bad device costs only its own readings."""
+    one bad device costs only its own readings. Refused credentials are no device's fault:
+    they fail the whole batch."""
     ids = [device.vendor_device_id for device in batch]
     try:
         return [reading for read in reads for reading in getattr(client, read)(ids)]
+    except AuthenticationFailed:
+        raise
     except PermanentVendorError as error:
         if len(batch) == 1:
             refused[batch[0].pk] = str(error)
@@ -206,12 +276,12 @@ def _read_batch(
     ]
 
 
-def _record_refusals(devices: list[Device], refused: dict[int, str]) -> None:
+def _record_errors(devices: list[Device], errors: dict[int, str], message: str) -> None:
     for device in devices:
-        reason = refused.get(device.pk)
+        reason = errors.get(device.pk)
         # Logged when the reason changes, not at every run: one alert, not one per interval.
         if reason is not None and reason != device.last_error:
-            logger.error("Vendor %s refused device %s: %s", device.vendor, device, reason)
+            logger.error(message, device.vendor, device, reason)
             Device.objects.filter(pk=device.pk).update(last_error=reason)
 
 
@@ -222,7 +292,7 @@ def _batch_size(vendor: str) -> int:
         return 1  # an unknown vendor fails in its batch, where it is recorded
 
 
-def _in_own_connection(job: Callable, *args):
+def _in_own_connection(job: Callable[..., T], *args: Any) -> T:
     """Run a job in a pool thread, closing the database connection the thread opened."""
     try:
         return job(*args)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -76,6 +78,15 @@ class JobRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome, default=Outcome.RUNNING)
     detail = models.TextField(blank=True, help_text="What the run did, or why it failed.")
+    devices_refreshed = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Devices whose readings the run stored (refreshes only)."
+    )
+    devices_failed = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Devices the run could not refresh: refused by the vendor, in a batch that "
+        "failed, or whose readings the database refused (refreshes only).",
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -86,8 +97,34 @@ class JobRun(models.Model):
         return f"{self.name} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
 
     @property
-    def duration(self):
+    def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
+
+
+class RefreshBatch(models.Model):
+    """A batch of a refresh round while the round runs: the devices one task refreshes, and
+    how it went.
+
+    Batches run in worker processes, and a batch may run twice (redelivered after its worker
+    died) or finish late (retried), so each records its outcome once, here, and the one that
+    records the last outcome settles the round (interactions/rounds.py). The rows go once
+    their round is settled: its JobRun keeps the counts.
+    """
+
+    run = models.ForeignKey(JobRun, on_delete=models.CASCADE, related_name="batches")
+    device_ids = models.JSONField(help_text="The primary keys of the batch's devices.")
+    outcome = models.CharField(
+        max_length=10, choices=JobRun.Outcome, default=JobRun.Outcome.RUNNING
+    )
+    devices_refreshed = models.PositiveIntegerField(default=0)
+    devices_failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="Why the batch failed.")
+
+    class Meta:
+        verbose_name_plural = "refresh batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} of {self.run}: {self.outcome}"
 
 
 class Alert(models.Model):

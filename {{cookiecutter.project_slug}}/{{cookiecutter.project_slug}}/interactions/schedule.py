@@ -34,6 +34,18 @@ class PeriodicJob:
         # A run that has not started within one interval is dropped: the next one is due.
         return self.every
 
+    @property
+    def lost_after(self) -> timedelta:
+        """How long a run may read "running": past this, the health check records it failed."""
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        # Its last batch may start just before the next run is due, when batches expire, and
+        # then take up to the task time limit.
+        return self.every + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+{%- else %}
+        # A run still going when the next one is due has overrun its interval.
+        return self.every
+{%- endif %}
+
 
 def periodic_jobs() -> tuple[PeriodicJob, ...]:
     return (
@@ -58,8 +70,12 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
     )
 
 
-def periodic_job(name: str) -> PeriodicJob | None:
-    return next((job for job in periodic_jobs() if job.name == name), None)
+def periodic_job(name: str) -> PeriodicJob:
+    """The periodic job called `name`; KeyError if there is none."""
+    jobs_by_name = {job.name: job for job in periodic_jobs()}
+    if name not in jobs_by_name:
+        raise KeyError(f"no periodic job named {name!r} in schedule.py")
+    return jobs_by_name[name]
 
 
 def next_run_at(job: PeriodicJob, last_run: JobRun | None, now: datetime) -> datetime:

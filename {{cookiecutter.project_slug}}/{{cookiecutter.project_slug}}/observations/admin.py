@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
 
 from .models import Attribute, Status
 
@@ -13,7 +15,7 @@ class ObservationAdmin(admin.ModelAdmin):
     # Counting a large table for the paginator costs more than showing the page.
     show_full_result_count = False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         # A reading is what the vendor said, kept as it was; the latest tables follow inserts.
         return False
 

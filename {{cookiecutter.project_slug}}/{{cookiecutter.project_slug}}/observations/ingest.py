@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from django.db import connection
 from django.db.models import Model
@@ -24,6 +24,8 @@ from .models import Attribute, Status
 # parameters per statement.
 POSTGRESQL_CHUNK = 20_000
 SQLITE_CHUNK = 4_000
+
+T = TypeVar("T")
 
 
 class AttributeRow(NamedTuple):
@@ -63,8 +65,8 @@ def store_statuses(rows: Iterable[StatusRow]) -> list[int]:
     )
 
 
-def chunked(rows: Iterable[tuple], size: int) -> Iterator[tuple[tuple, ...]]:
-    iterator = iter(rows)
+def chunked(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
+    iterator = iter(items)
     while chunk := tuple(islice(iterator, size)):
         yield chunk
 

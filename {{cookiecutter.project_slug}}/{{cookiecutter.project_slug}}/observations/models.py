@@ -9,13 +9,17 @@ table (migration 0002) upserts the newest row after every insert, whichever way 
 in (ingest, the ORM, COPY), and never lets an older reading replace a newer one.
 """
 
+from __future__ import annotations
+
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 
 from ..devices.models import Device
 
 
-def device_foreign_key(related_name: str) -> models.ForeignKey:
+def device_foreign_key(related_name: str) -> models.ForeignKey[Device]:
     # No index of its own: each table's unique constraint leads with the device, which serves
     # lookups by device and leaves one index fewer to maintain on every insert.
     return models.ForeignKey(
@@ -34,6 +38,10 @@ class Measurement(models.Model):
     value = models.FloatField()
     units = models.CharField(max_length=20, blank=True, help_text="e.g. '°C', 'W'.")
 
+    # Each concrete model declares these two fields; the abstract one only reads them.
+    device: Device
+    valid_at: datetime
+
     class Meta:
         abstract = True
 
@@ -49,6 +57,10 @@ class SwitchState(models.Model):
     state = models.CharField(
         max_length=50, blank=True, help_text="The vendor's state, e.g. 'standby'."
     )
+
+    # Each concrete model declares these two fields; the abstract one only reads them.
+    device: Device
+    valid_at: datetime
 
     class Meta:
         abstract = True

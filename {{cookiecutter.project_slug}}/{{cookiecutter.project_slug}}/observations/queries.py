@@ -6,12 +6,14 @@ building models costs several times the queries themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from django.db import NotSupportedError, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Avg, Count, Max, Min, QuerySet
+from django.db.models.sql.compiler import SQLCompiler
 
 from ..devices.models import Device
 from .models import Attribute, LatestAttribute, LatestStatus
@@ -36,7 +38,9 @@ class LatestReadings:
     status: StatusReading | None = None
 
 
-class HistoryBucket(NamedTuple):
+# A dataclass: as a NamedTuple, its count field would shadow tuple.count().
+@dataclass(frozen=True)
+class HistoryBucket:
     start: datetime
     avg: float
     min: float
@@ -88,16 +92,24 @@ class TimeBucket(models.Func):
 
     output_field = models.DateTimeField()
 
-    def __init__(self, expression, width: timedelta):
+    def __init__(self, expression: str, width: timedelta) -> None:
         self.seconds = int(width.total_seconds())
         super().__init__(expression)
 
-    def as_sql(self, compiler, connection, **extra_context):
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        *args: Any,
+        **extra_context: Any,
+    ) -> NoReturn:
         raise NotSupportedError(
             f"TimeBucket has no SQL for {connection.vendor}: add an as_{connection.vendor} method."
         )
 
-    def as_postgresql(self, compiler, connection, **extra_context):
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         moment, params = compiler.compile(self.source_expressions[0])
         return (
             f"date_bin(INTERVAL '{self.seconds} seconds', {moment}, "
@@ -105,7 +117,9 @@ class TimeBucket(models.Func):
             params,
         )
 
-    def as_sqlite(self, compiler, connection, **extra_context):
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         moment, params = compiler.compile(self.source_expressions[0])
         # SQLite divides toward zero; the double modulo floors moments before 1970 as well.
         # %% is a literal % in SQL that goes through Django's parameter substitution.
@@ -127,6 +141,6 @@ def history(
         .values("start")
         .annotate(avg=Avg("value"), min=Min("value"), max=Max("value"), count=Count("id"))
         .order_by("start")
-        .values_list(*HistoryBucket._fields)
+        .values_list(*(bucket_field.name for bucket_field in fields(HistoryBucket)))
     )
-    return [HistoryBucket._make(row) for row in rows]
+    return [HistoryBucket(*row) for row in rows]

@@ -9,14 +9,19 @@ faster. So each PostgreSQL connection registers it on its cursors just before th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+if TYPE_CHECKING:
+    from psycopg.abc import Loader
+
 
 @cache
-def timestamptz_parser() -> tuple[int, type]:
+def timestamptz_parser() -> tuple[int, type[Loader]]:
     """PostgreSQL's timestamptz type and psycopg's loader for it: the compiled one when the C
     build is installed. Imported on first use, so that a project on SQLite never loads psycopg."""
     from psycopg import adapters
@@ -24,7 +29,10 @@ def timestamptz_parser() -> tuple[int, type]:
     from psycopg.pq import Format
 
     timestamptz = types["timestamptz"].oid
-    return timestamptz, adapters.get_loader(timestamptz, Format.TEXT)
+    loader = adapters.get_loader(timestamptz, Format.TEXT)
+    if loader is None:  # psycopg registers one for every built-in type
+        raise LookupError("psycopg has no loader for timestamptz")
+    return timestamptz, loader
 
 
 def is_compiled() -> bool:
@@ -32,12 +40,14 @@ def is_compiled() -> bool:
     return not parser.__module__.startswith("psycopg.")
 
 
-def parse_with_compiled_loader(execute, sql, params, many, context):
+def parse_with_compiled_loader(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
     context["cursor"].cursor.adapters.register_loader(*timestamptz_parser())
     return execute(sql, params, many, context)
 
 
-def use_compiled_parser(sender, connection: BaseDatabaseWrapper, **kwargs) -> None:
+def use_compiled_parser(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
     """On connection_created: read this connection's timestamps with the compiled parser."""
     same_values = settings.USE_TZ and connection.timezone_name == "UTC"
     if connection.vendor != "postgresql" or not same_values or not is_compiled():

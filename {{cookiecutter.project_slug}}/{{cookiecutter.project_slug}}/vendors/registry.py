@@ -43,6 +43,6 @@ def close_clients() -> None:
 
 
 @receiver(setting_changed)
-def _rebuild_clients(setting: str, **kwargs) -> None:
+def _rebuild_clients(setting: str, **kwargs: object) -> None:
     if setting == "VENDORS":
         close_clients()

@@ -182,7 +182,7 @@ def simulated_cloud() -> SimulatedCloud:
 
 
 @receiver(setting_changed)
-def _forget_cloud(setting: str, **kwargs) -> None:
+def _forget_cloud(setting: str, **kwargs: object) -> None:
     global _cloud
     if setting == "VENDORS":
         _cloud = None
@@ -191,7 +191,7 @@ def _forget_cloud(setting: str, **kwargs) -> None:
 class SimulatorClient(VendorClient):
     """The default vendor: the simulated cloud, called in-process."""
 
-    def __init__(self, **options):
+    def __init__(self, **options: object) -> None:
         # The options are the simulated cloud's, shared with the HTTP simulator: read them there.
         self.batch_size = simulated_cloud().options.batch_size
 

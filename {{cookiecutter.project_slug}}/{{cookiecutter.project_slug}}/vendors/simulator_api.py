@@ -22,6 +22,7 @@ import math
 import secrets
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -71,7 +72,7 @@ def api_view(method: str) -> Callable[[View], Callable[..., JsonResponse]]:
         # A vendor API has no CSRF cookie: callers authenticate with the bearer token instead.
         @csrf_exempt
         @wraps(view)
-        def endpoint(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+        def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
             if not has_valid_token(request):
                 response = error_response(
                     401, "missing or wrong token: send Authorization: Bearer <SIMULATOR_API_TOKEN>"

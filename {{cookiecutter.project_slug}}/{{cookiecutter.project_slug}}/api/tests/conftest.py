@@ -9,12 +9,12 @@ from ...interactions.tests.conftest import fake_vendor  # noqa: F401
 
 @pytest.fixture
 def user(db):
-    return UserFactory()
+    return UserFactory.create()
 
 
 @pytest.fixture
 def staff(db):
-    return UserFactory(is_staff=True)
+    return UserFactory.create(is_staff=True)
 
 
 @pytest.fixture

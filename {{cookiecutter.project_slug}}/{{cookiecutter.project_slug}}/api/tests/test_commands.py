@@ -1,4 +1,6 @@
 import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import PermissionDenied
 
 from ...devices.tests.factories import DeviceFactory, UserFactory
 from ...interactions import control
@@ -11,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def device(user, fake_vendor):
-    return DeviceFactory(vendor="fake", vendor_device_id="plug-1", owner=user)
+    return DeviceFactory.create(vendor="fake", vendor_device_id="plug-1", owner=user)
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def test_a_retry_with_the_same_idempotency_key_sends_the_command_once(switch, fa
 def test_the_same_key_from_another_person_is_another_command(
     switch, client_of, device, fake_vendor
 ):
-    other_person = UserFactory(is_staff=True)
+    other_person = UserFactory.create(is_staff=True)
 
     switch({"is_on": True}, **{"Idempotency-Key": "k"})
     switch({"is_on": True}, client=client_of(other_person), **{"Idempotency-Key": "k"})
@@ -131,7 +133,7 @@ def test_a_key_reused_for_another_command_is_refused(switch, fake_vendor):
 
 
 def test_two_requests_racing_with_one_key_make_one_command(switch, device, monkeypatch):
-    winner = CommandFactory(
+    winner = CommandFactory.create(
         device=device, is_on=True, requested_by=device.owner, idempotency_key="race"
     )
     real_lookup = control._earlier_command
@@ -190,7 +192,7 @@ def test_a_body_that_is_not_json_is_a_400(api, device):
 
 
 def test_commanding_another_persons_device_is_not_found(switch, fake_vendor):
-    others = DeviceFactory(vendor="fake", owner=UserFactory())
+    others = DeviceFactory.create(vendor="fake", owner=UserFactory.create())
 
     response = switch({"is_on": True}, target=others)
 
@@ -200,7 +202,9 @@ def test_commanding_another_persons_device_is_not_found(switch, fake_vendor):
 
 
 def test_staff_command_any_device(switch, client_of, staff, fake_vendor):
-    others = DeviceFactory(vendor="fake", vendor_device_id="plug-9", owner=UserFactory())
+    others = DeviceFactory.create(
+        vendor="fake", vendor_device_id="plug-9", owner=UserFactory.create()
+    )
 
     response = switch({"is_on": True}, client=client_of(staff), target=others)
 
@@ -213,12 +217,20 @@ def test_an_unknown_command_is_not_found(api):
 
 
 def test_another_persons_command_is_not_found(api):
-    command = CommandFactory(device=DeviceFactory(owner=UserFactory()))
+    command = CommandFactory.create(device=DeviceFactory.create(owner=UserFactory.create()))
 
     assert api.get(f"/api/commands/{command.pk}/").status_code == 404
 
 
 def test_a_command_on_your_device_is_yours_whoever_asked(api, device):
-    command = CommandFactory(device=device, requested_by=UserFactory(is_staff=True))
+    command = CommandFactory.create(device=device, requested_by=UserFactory.create(is_staff=True))
 
     assert api.get(f"/api/commands/{command.pk}/").json()["id"] == command.pk
+
+
+def test_an_anonymous_user_never_makes_a_command(device, fake_vendor):
+    with pytest.raises(PermissionDenied):
+        control.request_status(device, True, requested_by=AnonymousUser())
+
+    assert not Command.objects.exists()
+    assert sent(fake_vendor) == []

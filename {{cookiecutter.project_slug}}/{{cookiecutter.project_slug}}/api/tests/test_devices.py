@@ -20,7 +20,7 @@ def names(response) -> list[str]:
     "url", ["/api/devices/", "/api/devices/1/", "/api/latest/", "/api/commands/1/"]
 )
 def test_anonymous_requests_are_refused_with_401(url):
-    DeviceFactory(pk=1)
+    DeviceFactory.create(pk=1)
 
     response = APIClient().get(url)
 
@@ -29,7 +29,7 @@ def test_anonymous_requests_are_refused_with_401(url):
 
 
 def test_a_token_signs_a_person_in(user):
-    DeviceFactory(name="Mine", owner=user)
+    DeviceFactory.create(name="Mine", owner=user)
     token = Token.objects.create(user=user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
@@ -56,7 +56,7 @@ def test_a_password_gets_a_token(user):
 
 
 def test_a_session_signs_a_person_in(user):
-    DeviceFactory(name="Mine", owner=user)
+    DeviceFactory.create(name="Mine", owner=user)
     client = APIClient()
     client.force_login(user)
 
@@ -64,30 +64,30 @@ def test_a_session_signs_a_person_in(user):
 
 
 def test_a_person_sees_only_their_own_devices(api, user):
-    DeviceFactory(name="Heater", owner=user)
-    DeviceFactory(name="Pump", owner=user)
-    DeviceFactory(name="Neighbour's", owner=UserFactory())
-    DeviceFactory(name="Nobody's", owner=None)
+    DeviceFactory.create(name="Heater", owner=user)
+    DeviceFactory.create(name="Pump", owner=user)
+    DeviceFactory.create(name="Neighbour's", owner=UserFactory.create())
+    DeviceFactory.create(name="Nobody's", owner=None)
 
     assert names(api.get("/api/devices/")) == ["Heater", "Pump"]
 
 
 def test_staff_see_every_device(client_of, staff):
-    DeviceFactory(name="Heater", owner=UserFactory())
-    DeviceFactory(name="Nobody's", owner=None)
+    DeviceFactory.create(name="Heater", owner=UserFactory.create())
+    DeviceFactory.create(name="Nobody's", owner=None)
 
     assert names(client_of(staff).get("/api/devices/")) == ["Heater", "Nobody's"]
 
 
 def test_another_persons_device_is_not_found(api):
-    device = DeviceFactory(owner=UserFactory())
+    device = DeviceFactory.create(owner=UserFactory.create())
 
     assert api.get(f"/api/devices/{device.pk}/").status_code == 404
 
 
 @pytest.mark.parametrize("device_id", ["abc", "-1", "٣"])
 def test_a_device_id_that_is_not_a_number_is_a_400(api, user, device_id):
-    DeviceFactory(pk=3, owner=user)
+    DeviceFactory.create(pk=3, owner=user)
 
     response = api.get(f"/api/devices/{device_id}/")
 
@@ -100,9 +100,9 @@ def test_a_device_id_beyond_any_database_integer_is_not_found(api):
 
 
 def test_devices_filter_by_vendor_and_location(api, user, fake_vendor):
-    DeviceFactory(name="Kitchen plug", location="Kitchen", vendor="simulator", owner=user)
-    DeviceFactory(name="Kitchen fake", location="Kitchen", vendor="fake", owner=user)
-    DeviceFactory(name="Garage plug", location="Garage", vendor="simulator", owner=user)
+    DeviceFactory.create(name="Kitchen plug", location="Kitchen", vendor="simulator", owner=user)
+    DeviceFactory.create(name="Kitchen fake", location="Kitchen", vendor="fake", owner=user)
+    DeviceFactory.create(name="Garage plug", location="Garage", vendor="simulator", owner=user)
 
     assert names(api.get("/api/devices/", {"vendor": "simulator"})) == [
         "Garage plug",
@@ -117,9 +117,9 @@ def test_devices_filter_by_vendor_and_location(api, user, fake_vendor):
 def test_online_means_heard_from_within_three_monitoring_intervals(api, user, settings):
     settings.MONITOR_INTERVAL_SECONDS = 60
     now = timezone.now()
-    DeviceFactory(name="Fresh", last_seen_at=now - timedelta(minutes=2), owner=user)
-    DeviceFactory(name="Stale", last_seen_at=now - timedelta(minutes=4), owner=user)
-    DeviceFactory(name="Never seen", last_seen_at=None, owner=user)
+    DeviceFactory.create(name="Fresh", last_seen_at=now - timedelta(minutes=2), owner=user)
+    DeviceFactory.create(name="Stale", last_seen_at=now - timedelta(minutes=4), owner=user)
+    DeviceFactory.create(name="Never seen", last_seen_at=None, owner=user)
 
     online = api.get("/api/devices/", {"online": "true"})
     offline = api.get("/api/devices/", {"online": "false"})
@@ -147,12 +147,14 @@ def test_devices_come_in_pages_of_50(api, user):
 
 
 def test_a_device_shows_its_latest_readings(api, user):
-    device = DeviceFactory(owner=user)
+    device = DeviceFactory.create(owner=user)
     now = timezone.now()
-    AttributeFactory(device=device, name="temperature", value=20, valid_at=now - timedelta(hours=1))
-    AttributeFactory(device=device, name="temperature", value=21, valid_at=now)
-    AttributeFactory(device=device, name="power", value=60, units="W", valid_at=now)
-    StatusFactory(device=device, is_on=False, state="standby", valid_at=now)
+    AttributeFactory.create(
+        device=device, name="temperature", value=20, valid_at=now - timedelta(hours=1)
+    )
+    AttributeFactory.create(device=device, name="temperature", value=21, valid_at=now)
+    AttributeFactory.create(device=device, name="power", value=60, units="W", valid_at=now)
+    StatusFactory.create(device=device, is_on=False, state="standby", valid_at=now)
 
     latest = api.get(f"/api/devices/{device.pk}/").json()["latest"]
 
@@ -164,7 +166,7 @@ def test_a_device_shows_its_latest_readings(api, user):
 
 
 def test_a_person_may_not_create_change_or_delete_devices(api, user):
-    device = DeviceFactory(name="Heater", owner=user)
+    device = DeviceFactory.create(name="Heater", owner=user)
     new = {"name": "New", "vendor": "simulator", "vendor_device_id": "sim-new"}
 
     assert api.post("/api/devices/", new, format="json").status_code == 403
@@ -223,7 +225,7 @@ def test_metadata_the_database_cannot_store_is_a_400(client_of, staff, metadata)
 
 
 def test_a_vendor_device_id_already_taken_is_a_400(client_of, staff):
-    DeviceFactory(vendor="simulator", vendor_device_id="sim-1")
+    DeviceFactory.create(vendor="simulator", vendor_device_id="sim-1")
 
     response = client_of(staff).post(
         "/api/devices/",

@@ -34,13 +34,15 @@ def moment(text: str) -> datetime:
 
 @pytest.fixture
 def device(user):
-    return DeviceFactory(owner=user)
+    return DeviceFactory.create(owner=user)
 
 
 def test_attributes_are_newest_first_and_filtered_by_name_and_time(api, device):
     for minutes in (0, 10, 20, 30):
-        AttributeFactory(device=device, name="temperature", value=minutes, valid_at=at(minutes))
-    AttributeFactory(device=device, name="power", value=99, valid_at=at(15))
+        AttributeFactory.create(
+            device=device, name="temperature", value=minutes, valid_at=at(minutes)
+        )
+    AttributeFactory.create(device=device, name="power", value=99, valid_at=at(15))
     url = f"/api/devices/{device.pk}/attributes/"
 
     everything = api.get(url).json()
@@ -54,8 +56,8 @@ def test_attributes_are_newest_first_and_filtered_by_name_and_time(api, device):
 
 
 def test_attributes_of_another_persons_device_are_not_found(api):
-    other = DeviceFactory(owner=UserFactory())
-    AttributeFactory(device=other)
+    other = DeviceFactory.create(owner=UserFactory.create())
+    AttributeFactory.create(device=other)
 
     assert api.get(f"/api/devices/{other.pk}/attributes/").status_code == 404
 
@@ -78,8 +80,10 @@ def test_a_bad_attribute_filter_is_a_400_naming_it(api, device, parameters, fiel
 
 def test_history_aggregates_each_bucket(api, device):
     for minutes, value in [(0, 1), (20, 2), (40, 6), (70, 10), (24 * 60, 50)]:
-        AttributeFactory(device=device, name="temperature", value=value, valid_at=at(minutes))
-    AttributeFactory(device=device, name="power", value=1000, valid_at=at(5))
+        AttributeFactory.create(
+            device=device, name="temperature", value=value, valid_at=at(minutes)
+        )
+    AttributeFactory.create(device=device, name="power", value=1000, valid_at=at(5))
     url = f"/api/devices/{device.pk}/history/"
     day = {"name": "temperature", "since": "2026-01-15T00:00Z", "until": "2026-01-17T00:00Z"}
 
@@ -109,8 +113,8 @@ def test_history_aggregates_each_bucket(api, device):
 
 def test_history_covers_the_last_24_hours_by_default(api, device):
     now = timezone.now()
-    AttributeFactory(device=device, value=1, valid_at=now - timedelta(hours=25))
-    AttributeFactory(device=device, value=2, valid_at=now - timedelta(hours=1))
+    AttributeFactory.create(device=device, value=1, valid_at=now - timedelta(hours=25))
+    AttributeFactory.create(device=device, value=2, valid_at=now - timedelta(hours=1))
 
     history = api.get(f"/api/devices/{device.pk}/history/", {"name": "temperature"}).json()
 
@@ -151,12 +155,12 @@ def test_a_bad_history_request_is_a_400_naming_the_parameter(api, device, parame
 
 
 def test_latest_has_each_visible_device_with_its_newest_readings(api, user):
-    heater = DeviceFactory(name="Heater", owner=user)
-    DeviceFactory(name="Silent", owner=user)
-    DeviceFactory(name="Neighbour's", owner=UserFactory())
-    AttributeFactory(device=heater, name="temperature", value=20, valid_at=at(0))
-    AttributeFactory(device=heater, name="temperature", value=22, valid_at=at(10))
-    StatusFactory(device=heater, is_on=True, valid_at=at(10))
+    heater = DeviceFactory.create(name="Heater", owner=user)
+    DeviceFactory.create(name="Silent", owner=user)
+    DeviceFactory.create(name="Neighbour's", owner=UserFactory.create())
+    AttributeFactory.create(device=heater, name="temperature", value=20, valid_at=at(0))
+    AttributeFactory.create(device=heater, name="temperature", value=22, valid_at=at(10))
+    StatusFactory.create(device=heater, is_on=True, valid_at=at(10))
 
     latest = api.get("/api/latest/").json()
 
@@ -179,7 +183,7 @@ def test_latest_costs_the_same_queries_for_any_number_of_devices(
     for device in DeviceFactory.create_batch(devices, owner=user):
         for name in ("temperature", "power"):
             AttributeFactory.create_batch(3, device=device, name=name)
-        StatusFactory(device=device)
+        StatusFactory.create(device=device)
 
     with django_assert_max_num_queries(3):
         response = api.get("/api/latest/")
@@ -193,11 +197,11 @@ def test_latest_costs_the_same_queries_for_any_number_of_devices(
 
 @pytest.mark.parametrize("zone", ["UTC", "America/St_Johns"])
 def test_latest_answers_what_its_serializer_documents(api, user, zone):
-    heater = DeviceFactory(name="Heater", owner=user, last_seen_at=timezone.now())
-    DeviceFactory(name="Silent", owner=user)
-    AttributeFactory(device=heater, name="power", value=60.5, units="W", valid_at=at(0.25))
-    AttributeFactory(device=heater, name="temperature", value=21, valid_at=at(1))
-    StatusFactory(device=heater, is_on=False, state="standby", valid_at=at(2))
+    heater = DeviceFactory.create(name="Heater", owner=user, last_seen_at=timezone.now())
+    DeviceFactory.create(name="Silent", owner=user)
+    AttributeFactory.create(device=heater, name="power", value=60.5, units="W", valid_at=at(0.25))
+    AttributeFactory.create(device=heater, name="temperature", value=21, valid_at=at(1))
+    StatusFactory.create(device=heater, is_on=False, state="standby", valid_at=at(2))
     devices = list(Device.objects.filter(owner=user))
     for device in devices:
         device.latest = latest_readings(device)
@@ -205,8 +209,8 @@ def test_latest_answers_what_its_serializer_documents(api, user, zone):
     with timezone.override(zone):
         answered = api.get("/api/latest/").json()
         request = Request(APIRequestFactory().get("/api/latest/"))
-        documented = DeviceReadingsSerializer(devices, many=True, context={"request": request})
-        documented = as_json(documented.data)
+        serializer = DeviceReadingsSerializer(devices, many=True, context={"request": request})
+        documented = as_json(serializer.data)
 
     assert answered == documented
     assert answered[0]["latest"]["status"]["valid_at"].endswith("Z" if zone == "UTC" else "-03:30")
@@ -215,7 +219,9 @@ def test_latest_answers_what_its_serializer_documents(api, user, zone):
 @pytest.mark.parametrize("zone", ["UTC", "America/St_Johns"])
 def test_history_answers_what_its_serializer_documents(api, device, zone):
     for minutes, value in [(0, 1.5), (20, 2), (90.5, 6)]:
-        AttributeFactory(device=device, name="temperature", value=value, valid_at=at(minutes))
+        AttributeFactory.create(
+            device=device, name="temperature", value=value, valid_at=at(minutes)
+        )
     parameters = {"name": "temperature", "bucket": "1h", "since": at(-60), "until": at(180)}
 
     with timezone.override(zone):
@@ -224,8 +230,8 @@ def test_history_answers_what_its_serializer_documents(api, device, zone):
             {**parameters, "since": at(-60).isoformat(), "until": at(180).isoformat()},
         ).json()
         buckets = history(device.pk, "temperature", BUCKETS["1h"], at(-60), at(180))
-        documented = HistorySerializer({"device": device.pk, **parameters, "buckets": buckets})
-        documented = as_json(documented.data)
+        serializer = HistorySerializer({"device": device.pk, **parameters, "buckets": buckets})
+        documented = as_json(serializer.data)
 
     assert answered == documented
     assert [bucket["count"] for bucket in answered["buckets"]] == [2, 1]

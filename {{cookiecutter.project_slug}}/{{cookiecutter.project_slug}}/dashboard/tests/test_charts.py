@@ -9,7 +9,7 @@ def points(values):
     return [Point(START + timedelta(hours=i), v, v - 1, v + 1) for i, v in enumerate(values)]
 
 
-def line_vertices(svg) -> list[tuple[float, float]]:
+def line_vertices(svg) -> list[tuple[float, ...]]:
     points_attribute = str(svg).split('<polyline class="line" points="')[1].split('"')[0]
     return [tuple(map(float, vertex.split(","))) for vertex in points_attribute.split()]
 

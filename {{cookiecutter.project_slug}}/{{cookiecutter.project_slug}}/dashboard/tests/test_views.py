@@ -87,7 +87,7 @@ def test_someone_elses_device_is_not_found(client, seeded):
 @pytest.mark.django_db(transaction=True)
 def test_the_switch_works_without_javascript(client, owner):
     SimulatedDevice.objects.create(vendor_device_id="sim-1", name="Plug")
-    device = DeviceFactory(vendor="simulator", vendor_device_id="sim-1", owner=owner)
+    device = DeviceFactory.create(vendor="simulator", vendor_device_id="sim-1", owner=owner)
 
     response = client.post(reverse("dashboard:switch", args=[device.pk]), {"is_on": "false"})
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from ..models import Device
 
 
+# No type parameter: its model is whichever AUTH_USER_MODEL names.
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = settings.AUTH_USER_MODEL
@@ -14,7 +15,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("a-long-test-password")
 
 
-class DeviceFactory(factory.django.DjangoModelFactory):
+class DeviceFactory(factory.django.DjangoModelFactory[Device]):
     class Meta:
         model = Device
 

@@ -13,8 +13,8 @@ NOON = datetime.fromisoformat("2026-01-15T12:00:00+00:00")
 
 
 def test_device_list_searches_by_name(admin_client):
-    DeviceFactory(name="Greenhouse heater")
-    DeviceFactory(name="Garage plug")
+    DeviceFactory.create(name="Greenhouse heater")
+    DeviceFactory.create(name="Garage plug")
 
     response = admin_client.get(reverse("admin:devices_device_changelist"), {"q": "greenhouse"})
 
@@ -24,8 +24,8 @@ def test_device_list_searches_by_name(admin_client):
 
 
 def test_device_list_filters_by_vendor(admin_client):
-    DeviceFactory(name="Simulated plug", vendor="simulator")
-    DeviceFactory(name="Real plug", vendor="{{ cookiecutter.__vendor_module }}")
+    DeviceFactory.create(name="Simulated plug", vendor="simulator")
+    DeviceFactory.create(name="Real plug", vendor="{{ cookiecutter.__vendor_module }}")
 
     response = admin_client.get(
         reverse("admin:devices_device_changelist"), {"vendor": "{{ cookiecutter.__vendor_module }}"}
@@ -36,13 +36,13 @@ def test_device_list_filters_by_vendor(admin_client):
 
 
 def test_device_page_shows_the_newest_reading_of_each_attribute(admin_client):
-    device = DeviceFactory()
-    AttributeFactory(device=device, name="temperature", value=19.5, valid_at=NOON)
-    AttributeFactory(
+    device = DeviceFactory.create()
+    AttributeFactory.create(device=device, name="temperature", value=19.5, valid_at=NOON)
+    AttributeFactory.create(
         device=device, name="temperature", value=21.25, valid_at=NOON + timedelta(hours=1)
     )
-    AttributeFactory(device=device, name="power", value=42, units="W", valid_at=NOON)
-    StatusFactory(device=device, is_on=False, state="standby", valid_at=NOON)
+    AttributeFactory.create(device=device, name="power", value=42, units="W", valid_at=NOON)
+    StatusFactory.create(device=device, is_on=False, state="standby", valid_at=NOON)
 
     response = admin_client.get(reverse("admin:devices_device_change", args=[device.pk]))
 
@@ -54,7 +54,7 @@ def test_device_page_shows_the_newest_reading_of_each_attribute(admin_client):
 
 
 def test_device_page_without_readings_says_so(admin_client):
-    device = DeviceFactory()
+    device = DeviceFactory.create()
 
     response = admin_client.get(reverse("admin:devices_device_change", args=[device.pk]))
 
@@ -68,8 +68,8 @@ def test_add_device_page_renders(admin_client):
 
 
 def test_staff_give_a_device_an_owner_in_the_admin(admin_client):
-    device = DeviceFactory(name="Heater", vendor="simulator", vendor_device_id="sim-1")
-    owner = UserFactory()
+    device = DeviceFactory.create(name="Heater", vendor="simulator", vendor_device_id="sim-1")
+    owner = UserFactory.create()
 
     admin_client.post(
         reverse("admin:devices_device_change", args=[device.pk]),

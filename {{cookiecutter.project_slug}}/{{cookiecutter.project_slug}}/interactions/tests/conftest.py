@@ -1,25 +1,43 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 
+from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
-from ...vendors.base import AttributeReading, DeviceInfo, StatusReading, VendorClient
+from ...vendors.base import (
+    AttributeReading,
+    DeviceInfo,
+    StatusReading,
+    UnknownDevice,
+    VendorClient,
+    VendorUnavailable,
+)
 from ...vendors.models import SimulatedDevice
 
 NOON = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
 class FakeVendor(VendorClient):
-    """A vendor that answers from a script: each call pops the next answer or error."""
+    """A vendor that answers from a script: each call pops the next answer or error.
+
+    Devices can also be made to fail at every read: `unreachable` ones fail their whole batch
+    with a 503, `unknown` ones are refused for good, `undated` ones read without a time, which
+    the database refuses.
+    """
 
     def __init__(self, batch_size: int = 50):
         self.batch_size = batch_size
         self.calls: list[tuple[str, tuple]] = []
         self.failures: dict[str, list[Exception]] = {}
         self.is_on: dict[str, bool] = {}
+        self.unreachable: set[str] = set()
+        self.unknown: set[str] = set()
+        self.undated: set[str] = set()
 
     def fail(self, method: str, *errors: Exception) -> None:
         self.failures.setdefault(method, []).extend(errors)
@@ -33,13 +51,26 @@ class FakeVendor(VendorClient):
         self._call("list_devices")
         return []
 
+    def _read(self, method: str, vendor_device_ids: Sequence[str]) -> None:
+        self._call(method, tuple(vendor_device_ids))
+        if self.unreachable.intersection(vendor_device_ids):
+            raise VendorUnavailable("503")
+        if unknown := sorted(self.unknown.intersection(vendor_device_ids)):
+            raise UnknownDevice(f"no device {', '.join(unknown)}")
+
     def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
-        self._call("read_statuses", tuple(vendor_device_ids))
+        self._read("read_statuses", vendor_device_ids)
         return [StatusReading(i, self.is_on.get(i, True), "on", NOON) for i in vendor_device_ids]
 
     def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
-        self._call("read_attributes", tuple(vendor_device_ids))
-        return [AttributeReading(i, "temperature", 21.5, "°C", NOON) for i in vendor_device_ids]
+        self._read("read_attributes", vendor_device_ids)
+        return [
+            # An undated reading breaks the interface's promise, so that the database refuses it.
+            AttributeReading(
+                i, "temperature", 21.5, "°C", cast(datetime, None) if i in self.undated else NOON
+            )
+            for i in vendor_device_ids
+        ]
 
     def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
         self._call("set_status", vendor_device_id, is_on)
@@ -67,7 +98,36 @@ def simulated_devices(db):
         for number in range(count):
             vendor_device_id = f"sim-{number:05d}"
             SimulatedDevice.objects.create(vendor_device_id=vendor_device_id, name=f"Plug {number}")
-            devices.append(DeviceFactory(vendor="simulator", vendor_device_id=vendor_device_id))
+            devices.append(
+                DeviceFactory.create(vendor="simulator", vendor_device_id=vendor_device_id)
+            )
         return devices
 
     return make
+
+
+@dataclass(frozen=True)
+class RoundScenario:
+    devices: list[Device]
+    # What the round's record must say, whichever scheduler ran it.
+    outcome: str
+    detail: str
+    refreshed: int
+    failed: int
+
+
+@pytest.fixture
+def troubled_round(fake_vendor):
+    """Five devices in three batches: the first batch's vendor is down, the last device is
+    unknown to its vendor, the two in between answer."""
+    fake_vendor.batch_size = 2
+    devices = DeviceFactory.create_batch(5, vendor="fake")
+    fake_vendor.unreachable = {devices[1].vendor_device_id}
+    fake_vendor.unknown = {devices[4].vendor_device_id}
+    return RoundScenario(
+        devices,
+        outcome="failed",
+        detail="2 devices refreshed, 3 failed; 1 of 3 batches failed: VendorUnavailable: 503",
+        refreshed=2,
+        failed=3,
+    )

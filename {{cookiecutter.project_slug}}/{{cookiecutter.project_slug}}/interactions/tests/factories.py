@@ -4,7 +4,7 @@ from ...devices.tests.factories import DeviceFactory
 from ..models import Command
 
 
-class CommandFactory(factory.django.DjangoModelFactory):
+class CommandFactory(factory.django.DjangoModelFactory[Command]):
     class Meta:
         model = Command
 

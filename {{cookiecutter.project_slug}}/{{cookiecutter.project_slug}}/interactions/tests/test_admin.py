@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -30,13 +32,24 @@ def test_the_schedule_page_flags_an_overdue_job(admin_client, settings):
     settings.MONITOR_INTERVAL_SECONDS = 60
     JobRun.objects.create(
         name="refresh_all",
-        started_at=timezone.now() - timezone.timedelta(hours=1),
+        started_at=timezone.now() - timedelta(hours=1),
         outcome="failed",
     )
 
     page = admin_client.get(reverse("admin:interactions_schedule_changelist")).content.decode()
 
     assert '<span class="overdue-flag">overdue</span>' in page
+
+
+def test_the_schedule_page_says_how_many_devices_the_last_refresh_reached(admin_client):
+    JobRun.objects.create(
+        name="refresh_all", outcome="failed", devices_refreshed=7, devices_failed=3
+    )
+
+    page = admin_client.get(reverse("admin:interactions_schedule_changelist")).content.decode()
+
+    assert "<td>7 refreshed, 3 failed</td>" in page
+    assert page.count("<td>-</td>") >= 2  # the jobs that refresh no device
 
 
 def test_the_admin_index_links_the_schedule(admin_client):
@@ -48,7 +61,7 @@ def test_the_admin_index_links_the_schedule(admin_client):
 @pytest.mark.django_db(transaction=True)
 def test_turn_off_from_the_device_list_sends_a_command_through_the_job_path(admin_client):
     SimulatedDevice.objects.create(vendor_device_id="sim-00001", name="Plug")
-    device = DeviceFactory(vendor="simulator", vendor_device_id="sim-00001")
+    device = DeviceFactory.create(vendor="simulator", vendor_device_id="sim-00001")
 
     response = admin_client.post(
         reverse("admin:devices_device_changelist"),
@@ -65,8 +78,8 @@ def test_turn_off_from_the_device_list_sends_a_command_through_the_job_path(admi
 @pytest.mark.django_db(transaction=True)
 def test_refresh_now_from_the_device_list_reads_the_selected_devices(admin_client):
     SimulatedDevice.objects.create(vendor_device_id="sim-00001", name="Plug")
-    device = DeviceFactory(vendor="simulator", vendor_device_id="sim-00001")
-    other = DeviceFactory()
+    device = DeviceFactory.create(vendor="simulator", vendor_device_id="sim-00001")
+    other = DeviceFactory.create()
 
     response = admin_client.post(
         reverse("admin:devices_device_changelist"),
@@ -81,7 +94,7 @@ def test_refresh_now_from_the_device_list_reads_the_selected_devices(admin_clien
 
 def test_the_device_list_flags_a_silent_device(admin_client, settings):
     settings.MONITOR_INTERVAL_SECONDS = 60
-    DeviceFactory(name="Quiet plug", last_seen_at=timezone.now() - timezone.timedelta(hours=1))
+    DeviceFactory.create(name="Quiet plug", last_seen_at=timezone.now() - timedelta(hours=1))
 
     page = admin_client.get(reverse("admin:devices_device_changelist")).content.decode()
 

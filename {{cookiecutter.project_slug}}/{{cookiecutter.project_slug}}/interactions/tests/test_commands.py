@@ -26,10 +26,25 @@ def test_run_job_refresh_all_refreshes_every_device_and_records_the_run(simulate
 
     output = run("run_job", "refresh_all")
 
-    assert output.startswith("refresh_all: 12 new rows in ")
+    assert output.startswith("refresh_all: 4 devices refreshed, 0 failed in ")
     assert Status.objects.values("device").distinct().count() == 4
     job_run = JobRun.objects.get()
-    assert (job_run.outcome, job_run.detail) == ("succeeded", "12 new rows")
+    assert (job_run.outcome, job_run.detail) == ("succeeded", "4 devices refreshed, 0 failed")
+    assert (job_run.devices_refreshed, job_run.devices_failed) == (4, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_job_refresh_all_fails_when_a_batch_fails_and_counts_the_devices(troubled_round):
+    with pytest.raises(CommandError) as failed:
+        run("run_job", "refresh_all")
+
+    assert str(failed.value) == f"refresh_all failed: {troubled_round.detail}"
+    job_run = JobRun.objects.get()
+    assert (job_run.outcome, job_run.detail) == (troubled_round.outcome, troubled_round.detail)
+    assert (job_run.devices_refreshed, job_run.devices_failed) == (
+        troubled_round.refreshed,
+        troubled_round.failed,
+    )
 
 
 def test_run_job_runs_a_device_job_on_one_device(simulated_devices):
@@ -59,7 +74,7 @@ def test_run_job_refuses_a_mistake_with_one_line(arguments, message):
 
 
 def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail("read_statuses", VendorUnavailable("503 Service Unavailable"))
 
     with pytest.raises(CommandError, match=r"^refresh_device failed: 503 Service Unavailable$"):

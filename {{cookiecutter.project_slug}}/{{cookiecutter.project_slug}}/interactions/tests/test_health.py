@@ -7,6 +7,7 @@ from django.utils import timezone
 from ...devices.tests.factories import DeviceFactory
 from ..health import check_health, job_health, silent_devices
 from ..models import Alert, JobRun
+from ..schedule import periodic_job, periodic_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -19,22 +20,22 @@ def minute_intervals(settings):
 
 def test_a_device_unheard_for_the_limit_is_silent(minute_intervals):
     now = timezone.now()
-    heard = DeviceFactory(last_seen_at=now - timedelta(minutes=2))
-    silent = DeviceFactory(last_seen_at=now - timedelta(minutes=4))
+    heard = DeviceFactory.create(last_seen_at=now - timedelta(minutes=2))
+    silent = DeviceFactory.create(last_seen_at=now - timedelta(minutes=4))
 
     assert list(silent_devices(now)) == [silent]
     assert heard not in silent_devices(now)
 
 
 def test_a_new_device_is_not_silent_before_it_had_the_chance(minute_intervals):
-    device = DeviceFactory(last_seen_at=None)
+    device = DeviceFactory.create(last_seen_at=None)
 
     assert device not in silent_devices(timezone.now())
     assert device in silent_devices(timezone.now() + timedelta(minutes=4))
 
 
 def test_a_silent_device_raises_one_alert_not_one_per_check(minute_intervals, caplog):
-    device = DeviceFactory(last_seen_at=timezone.now() - timedelta(hours=1))
+    device = DeviceFactory.create(last_seen_at=timezone.now() - timedelta(hours=1))
 
     with caplog.at_level(logging.ERROR):
         first = check_health()
@@ -48,7 +49,7 @@ def test_a_silent_device_raises_one_alert_not_one_per_check(minute_intervals, ca
 
 
 def test_the_alert_is_resolved_when_the_device_is_heard_again(minute_intervals):
-    device = DeviceFactory(last_seen_at=timezone.now() - timedelta(hours=1))
+    device = DeviceFactory.create(last_seen_at=timezone.now() - timedelta(hours=1))
     check_health()
 
     device.last_seen_at = timezone.now()
@@ -74,6 +75,7 @@ def test_a_job_without_a_success_in_twice_its_interval_is_overdue(minute_interva
     refresh = next(h for h in job_health(now) if h.job.name == "refresh_all")
 
     assert refresh.overdue
+    assert refresh.last_run is not None
     assert refresh.last_run.outcome == "failed"
     assert (
         check_health(now)
@@ -95,4 +97,26 @@ def test_a_job_that_succeeded_recently_is_not_overdue(minute_intervals):
 def test_no_job_is_overdue_before_the_schedule_ran_at_all(minute_intervals):
     overdue = {health.job.name: health.overdue for health in job_health(timezone.now())}
 
-    assert overdue == {"refresh_all": False, "check_health": False, "prune_observations": False}
+    # Every periodic job is listed, none of them overdue (and the schedule is not empty).
+    assert overdue == dict.fromkeys((job.name for job in periodic_jobs()), False) != {}
+
+
+def test_a_run_that_never_recorded_its_end_is_settled_as_failed_once_it_is_lost(
+    minute_intervals,
+):
+    now = timezone.now()
+    lost_after = periodic_job("refresh_all").lost_after
+    second = timedelta(seconds=1)
+    lost = JobRun.objects.create(name="refresh_all", started_at=now - lost_after - second)
+    running = JobRun.objects.create(name="refresh_all", started_at=now - lost_after + second)
+
+    check_health(now)
+
+    lost.refresh_from_db()
+    running.refresh_from_db()
+    assert (lost.outcome, lost.detail) == (
+        "failed",
+        f"not finished within {lost_after.total_seconds():g} s: its process stopped",
+    )
+    assert lost.finished_at is not None
+    assert running.outcome == "running"

@@ -8,7 +8,7 @@ from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute, Status
 from ...observations.tests.factories import AttributeFactory, StatusFactory
-from ...vendors.base import RateLimited, UnknownDevice, VendorUnavailable
+from ...vendors.base import AuthenticationFailed, RateLimited, UnknownDevice, VendorUnavailable
 from .. import jobs
 from ..models import Command, JobRun
 from .conftest import NOON
@@ -39,13 +39,14 @@ def test_refresh_twice_adds_no_rows(simulated_devices):
     first = jobs.refresh_devices(device_ids)
     second = jobs.refresh_devices(device_ids)
 
-    assert len(first) == 9
-    assert second == []
+    assert len(first.new_keys) == 9
+    assert second.new_keys == []
+    assert first.refreshed == second.refreshed == device_ids
     assert Attribute.objects.count() + Status.objects.count() == 9
 
 
 def test_pull_status_and_pull_attributes_read_only_their_kind(fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
 
     jobs.pull_status(device.pk)
     assert (Status.objects.count(), Attribute.objects.count()) == (1, 0)
@@ -78,7 +79,7 @@ def test_a_transient_error_stores_nothing(fake_vendor):
 
 def test_a_device_the_vendor_refuses_costs_only_its_own_readings(simulated_devices, caplog):
     good = simulated_devices(2)
-    stray = DeviceFactory(vendor="simulator", vendor_device_id="sim-gone")
+    stray = DeviceFactory.create(vendor="simulator", vendor_device_id="sim-gone")
     device_ids = [d.pk for d in [*good, stray]]
 
     with caplog.at_level(logging.ERROR):
@@ -96,7 +97,7 @@ def test_a_device_the_vendor_refuses_costs_only_its_own_readings(simulated_devic
 
 
 def test_a_device_that_answers_again_loses_its_error(fake_vendor):
-    device = DeviceFactory(vendor="fake", last_error="unknown device")
+    device = DeviceFactory.create(vendor="fake", last_error="unknown device")
 
     jobs.refresh_device(device.pk)
 
@@ -135,10 +136,11 @@ def test_refresh_all_refreshes_every_device(simulated_devices, settings):
     }
     devices = simulated_devices(10)
 
-    new_keys = jobs.refresh_all()
+    tally = jobs.refresh_all()
 
-    assert len(new_keys) == 30
+    assert (tally.outcome, tally.detail) == ("succeeded", "10 devices refreshed, 0 failed")
     assert Status.objects.values("device").distinct().count() == len(devices)
+    assert Attribute.objects.count() == 20
 
 
 @pytest.mark.django_db(transaction=True)
@@ -148,15 +150,79 @@ def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, sett
     DeviceFactory.create_batch(3, vendor="fake")
     fake_vendor.fail("read_statuses", RateLimited("429", retry_after=1))
 
-    with pytest.raises(jobs.JobFailed, match="1 of 3 batches failed"):
-        jobs.refresh_all()
+    tally = jobs.refresh_all()
 
+    assert tally.outcome == "failed"
+    assert tally.detail == (
+        "2 devices refreshed, 1 failed; 1 of 3 batches failed: RateLimited: 429"
+    )
     assert Status.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_device_the_vendor_refuses_counts_as_failed_but_does_not_fail_the_round(fake_vendor):
+    devices = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.unknown = {devices[0].vendor_device_id}
+
+    tally = jobs.refresh_all()
+
+    assert (tally.outcome, tally.refreshed, tally.failed) == ("succeeded", 2, 1)
+    assert Device.objects.get(pk=devices[0].pk).last_error.startswith("no device")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refused_credentials_fail_the_batch_not_each_device(fake_vendor):
+    DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.fail("read_statuses", AuthenticationFailed("401 bad token"))
+
+    tally = jobs.refresh_all()
+
+    assert tally.outcome == "failed"
+    assert tally.detail.endswith("1 of 1 batches failed: AuthenticationFailed: 401 bad token")
+    assert len(fake_vendor.calls) == 1
+    assert not Device.objects.exclude(last_error="").exists()
+
+
+def test_a_database_error_for_one_device_keeps_the_other_devices_readings(fake_vendor, caplog):
+    good, bad, other = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.undated = {bad.vendor_device_id}
+
+    with caplog.at_level(logging.ERROR):
+        refreshed = jobs.refresh_devices([good.pk, bad.pk, other.pk])
+
+    assert (refreshed.refreshed, refreshed.failed) == ([good.pk, other.pk], [bad.pk])
+    assert Attribute.objects.filter(device__in=[good, other]).count() == 2
+    assert Status.objects.filter(device__in=[good, other]).count() == 2
+    assert not Status.objects.filter(device=bad).exists()
+    bad.refresh_from_db()
+    assert bad.last_error.startswith("IntegrityError: ")
+    assert bad.last_seen_at is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Readings from fake for device {bad} could not be stored: {bad.last_error}"
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_device_deleted_during_its_refresh_loses_its_readings_and_nothing_else(fake_vendor):
+    kept, deleted = DeviceFactory.create_batch(2, vendor="fake")
+    read_attributes = fake_vendor.read_attributes
+
+    def delete_while_reading(vendor_device_ids):
+        Device.objects.filter(pk=deleted.pk).delete()
+        return read_attributes(vendor_device_ids)
+
+    fake_vendor.read_attributes = delete_while_reading
+
+    refreshed = jobs.refresh_devices([kept.pk, deleted.pk])
+
+    assert (refreshed.refreshed, refreshed.failed) == ([kept.pk], [])
+    assert Status.objects.get().device_id == kept.pk
+    assert Attribute.objects.get().device_id == kept.pk
 
 
 def test_set_status_confirms_the_command_and_records_the_status(simulated_devices):
     (device,) = simulated_devices(1)
-    command = CommandFactory(device=device, is_on=False)
+    command = CommandFactory.create(device=device, is_on=False)
 
     jobs.set_status(command.pk)
 
@@ -167,8 +233,23 @@ def test_set_status_confirms_the_command_and_records_the_status(simulated_device
     assert device.statuses.latest().is_on is False
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_command_whose_device_is_deleted_while_it_is_sent_ends_without_an_error(fake_vendor):
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
+    set_status = fake_vendor.set_status
+
+    def delete_while_switching(vendor_device_id, is_on):
+        Device.objects.filter(pk=command.device_id).delete()
+        return set_status(vendor_device_id, is_on)
+
+    fake_vendor.set_status = delete_while_switching
+
+    assert jobs.set_status(command.pk) == command.pk
+    assert not Status.objects.exists() and not Command.objects.exists()
+
+
 def test_a_settled_command_is_not_sent_again(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
 
     jobs.set_status(command.pk)
     jobs.set_status(command.pk)
@@ -177,7 +258,7 @@ def test_a_settled_command_is_not_sent_again(fake_vendor):
 
 
 def test_a_permanent_error_fails_the_command(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", UnknownDevice("no such device"))
 
     with pytest.raises(UnknownDevice):
@@ -188,7 +269,7 @@ def test_a_permanent_error_fails_the_command(fake_vendor):
 
 
 def test_a_transient_error_leaves_the_command_sent_for_a_retry(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", VendorUnavailable("503"))
 
     with pytest.raises(VendorUnavailable):
@@ -202,7 +283,7 @@ def test_a_transient_error_leaves_the_command_sent_for_a_retry(fake_vendor):
 
 
 def test_fail_command_leaves_a_settled_command_alone(fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     jobs.set_status(command.pk)
 
     jobs.fail_command(command.pk, "gave up")
@@ -215,10 +296,10 @@ def test_prune_deletes_only_what_is_older_than_the_retention(settings):
     settings.OBSERVATION_RETENTION_DAYS = 30
     now = timezone.now()
     old, recent = now - timedelta(days=31), now - timedelta(days=29)
-    device = DeviceFactory()
-    AttributeFactory(device=device, valid_at=old)
-    kept = AttributeFactory(device=device, valid_at=recent)
-    StatusFactory(device=device, valid_at=old)
+    device = DeviceFactory.create()
+    AttributeFactory.create(device=device, valid_at=old)
+    kept = AttributeFactory.create(device=device, valid_at=recent)
+    StatusFactory.create(device=device, valid_at=old)
     JobRun.objects.create(name="refresh_all", started_at=old)
 
     assert jobs.prune_observations() == 3
@@ -227,7 +308,7 @@ def test_prune_deletes_only_what_is_older_than_the_retention(settings):
 
 
 def test_readings_keep_the_vendors_timestamp(fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
 
     jobs.refresh_device(device.pk)
 

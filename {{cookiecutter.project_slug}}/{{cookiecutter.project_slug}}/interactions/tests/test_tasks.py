@@ -1,20 +1,28 @@
 """Tasks delivered through a real Celery worker (in a thread, on the in-memory broker)."""
 
 import logging
+import threading
 import time
+from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.worker import state
+from django.db import OperationalError
 from django.test import override_settings
+from django.utils import timezone
 
 from config import celery_app
 
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Status
 from ...vendors.base import RateLimited, UnknownDevice, VendorTimeout, VendorUnavailable
-from ..models import Command, JobRun
-from ..tasks import refresh_all, refresh_devices, retry_delay, send_command
+from .. import batches
+from ..health import check_health
+from ..models import Command, JobRun, RefreshBatch
+from ..schedule import periodic_job
+from ..tasks import refresh_all, refresh_batch, refresh_devices, retry_delay, send_command
 from .factories import CommandFactory
 
 
@@ -32,6 +40,37 @@ def wake_up():
     """Nothing: a message that wakes a worker's loop."""
 
 
+@celery_app.task(name="tests.occupy")
+def occupy(seconds: float):
+    """Keep the worker busy, as a long queue would."""
+    time.sleep(seconds)
+
+
+reached = threading.Event()
+
+
+@celery_app.task(name="tests.reach")
+def reach():
+    """Say that the worker got this far in its queue."""
+    reached.set()
+
+
+def settled(run_id: int) -> JobRun:
+    """The round once its record is settled."""
+    assert wait_until(lambda: not JobRun.objects.filter(pk=run_id, outcome="running").exists())
+    return JobRun.objects.get(pk=run_id)
+
+
+def settled_round() -> JobRun:
+    """The one round of refresh_all a worker started, once settled."""
+    assert wait_until(JobRun.objects.filter(name="refresh_all").exists)
+    return settled(JobRun.objects.get(name="refresh_all").pk)
+
+
+def record(run: JobRun) -> tuple:
+    return (run.outcome, run.detail, run.devices_refreshed, run.devices_failed)
+
+
 def stop_at_once():
     """Tell the worker to stop, and wake it so that it does at once.
 
@@ -39,7 +78,8 @@ def stop_at_once():
     more; without a message, a worker takes 4 s to stop. Two messages that do nothing end both
     waits.
     """
-    state.should_terminate = 0
+    # celery-types declares it None; Celery sets it to the exit code to stop with.
+    cast(Any, state).should_terminate = 0
     for _ in range(2):
         wake_up.apply_async(queue="monitor")
 
@@ -94,7 +134,7 @@ def test_commands_and_refreshes_go_to_their_own_queues():
 
 
 def test_a_command_is_sent_by_a_worker_and_confirmed(worker, fake_vendor):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"), is_on=False)
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"), is_on=False)
 
     send_command.delay(command.pk)
 
@@ -104,18 +144,170 @@ def test_a_command_is_sent_by_a_worker_and_confirmed(worker, fake_vendor):
     assert fake_vendor.calls == [("set_status", (command.device.vendor_device_id, False))]
 
 
-def test_refresh_all_fans_out_to_every_device(worker, fake_vendor):
+def test_a_round_whose_batches_all_succeed_records_succeeded_with_the_counts(worker, fake_vendor):
     fake_vendor.batch_size = 2
     devices = DeviceFactory.create_batch(5, vendor="fake")
 
     refresh_all.delay()
 
-    assert wait_until(lambda: Status.objects.count() == len(devices))
-    assert JobRun.objects.get().detail == "queued 3 batches, 5 devices"
+    run = settled_round()
+
+    assert record(run) == ("succeeded", "5 devices refreshed, 0 failed", 5, 0)
+    assert Status.objects.count() == len(devices)
+    assert not RefreshBatch.objects.exists()
+
+
+def test_in_process_a_round_is_settled_when_refresh_all_returns(db, troubled_round):
+    refresh_all.delay()  # no broker: the batches run as they are sent, without retries
+
+    scenario = troubled_round
+    assert record(JobRun.objects.get()) == (
+        scenario.outcome,
+        scenario.detail,
+        scenario.refreshed,
+        scenario.failed,
+    )
+
+
+def test_a_round_with_a_batch_that_gives_up_records_failed_with_the_counts(
+    worker, troubled_round, fake_vendor
+):
+    refresh_all.delay()
+
+    run = settled_round()
+
+    scenario = troubled_round
+    assert record(run) == (scenario.outcome, scenario.detail, scenario.refreshed, scenario.failed)
+    # The batch whose vendor is down was tried once and retried to the limit.
+    down = (scenario.devices[0].vendor_device_id, scenario.devices[1].vendor_device_id)
+    assert fake_vendor.calls.count(("read_statuses", (down,))) == 1 + refresh_batch.max_retries
+
+
+def test_a_batch_delivered_again_after_it_recorded_does_not_count_twice(worker, fake_vendor):
+    first, second = DeviceFactory.create_batch(2, vendor="fake")
+    run, (batch, other) = batches.start_round("refresh_all", [[first.pk], [second.pk]])
+    reached.clear()
+
+    # acks_late: a worker that dies before it acknowledges a batch has it run again, even
+    # after its round is over.
+    for batch_id in (batch, batch, other, batch):
+        refresh_batch.delay(batch_id)
+    reach.delay()
+
+    assert reached.wait(20)
+    assert record(settled(run.pk)) == ("succeeded", "2 devices refreshed, 0 failed", 2, 0)
+    assert [args for method, args in fake_vendor.calls if method == "read_statuses"] == [
+        ((first.vendor_device_id,),),
+        ((second.vendor_device_id,),),
+    ]
+
+
+def test_a_late_outcome_for_a_batch_already_recorded_is_ignored(db):
+    first, second = DeviceFactory.create_batch(2)
+    run, (batch, other) = batches.start_round("refresh_all", [[first.pk], [second.pk]])
+
+    assert batches.record_batch(batch, refreshed=1, failed=0)
+    # Its copy, delivered again because the worker died before acknowledging it, expired.
+    assert not batches.fail_batch(batch, "expired: not done when the next round was due")
+    assert batches.record_batch(other, refreshed=1, failed=0)
+
+    assert record(JobRun.objects.get(pk=run.pk)) == (
+        "succeeded",
+        "2 devices refreshed, 0 failed",
+        2,
+        0,
+    )
+
+
+def test_an_expired_batch_counts_as_failed_and_calls_no_vendor(worker, fake_vendor):
+    device = DeviceFactory.create(vendor="fake")
+    run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
+
+    refresh_batch.apply_async((batch,), expires=timezone.now() - timedelta(seconds=1))
+
+    assert record(settled(run.pk)) == (
+        "failed",
+        "0 devices refreshed, 1 failed; "
+        "1 of 1 batches failed: expired: not done when the next round was due",
+        0,
+        1,
+    )
+    assert fake_vendor.calls == []
+
+
+def test_a_rounds_batches_expire_when_the_next_round_is_due(worker, fake_vendor):
+    fake_vendor.batch_size = 1
+    DeviceFactory.create_batch(3, vendor="fake")
+
+    # The worker starts the round at once, then is kept busy past its end.
+    refresh_all.apply_async(expires=timezone.now() + timedelta(seconds=1))
+    occupy.delay(1.5)
+
+    run = settled_round()
+    assert (run.outcome, run.devices_refreshed, run.devices_failed) == ("failed", 0, 3)
+    assert fake_vendor.calls == []
+
+
+def test_a_batch_gives_up_at_once_when_its_retry_would_come_after_its_round(
+    worker, fake_vendor, settings
+):
+    settings.VENDOR_RETRY_MAX_DELAY = 30
+    device = DeviceFactory.create(vendor="fake")
+    fake_vendor.fail("read_statuses", RateLimited("429", retry_after=20))
+    run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
+
+    refresh_batch.apply_async((batch,), expires=timezone.now() + timedelta(seconds=10))
+
+    assert settled(run.pk).detail.endswith("1 of 1 batches failed: RateLimited: 429")
+    assert len(fake_vendor.calls) == 1
+
+
+def test_a_batch_that_crashes_fails_in_its_round(worker, fake_vendor, monkeypatch):
+    device = DeviceFactory.create(vendor="fake")
+    run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
+    monkeypatch.setattr(batches.jobs, "refresh_devices", lambda device_ids: 1 / 0)
+
+    refresh_batch.delay(batch)
+
+    assert settled(run.pk).detail.endswith(
+        "1 of 1 batches failed: ZeroDivisionError: division by zero"
+    )
+
+
+def test_a_database_error_that_passes_is_retried(worker, fake_vendor):
+    device = DeviceFactory.create(vendor="fake")
+    fake_vendor.fail("read_statuses", OperationalError("deadlock detected"))
+    run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
+
+    refresh_batch.delay(batch)
+
+    assert record(settled(run.pk)) == ("succeeded", "1 device refreshed, 0 failed", 1, 0)
+
+
+def test_a_round_whose_batches_never_finish_is_settled_failed_by_the_health_check(db):
+    devices = DeviceFactory.create_batch(3)
+    run, batch_ids = batches.start_round(
+        "refresh_all", [[devices[0].pk, devices[1].pk], [devices[2].pk]]
+    )
+    batches.record_batch(batch_ids[1], refreshed=1, failed=0)
+    lost_after = periodic_job("refresh_all").lost_after
+
+    check_health(run.started_at + lost_after - timedelta(seconds=1))
+    assert JobRun.objects.get(pk=run.pk).outcome == "running"
+    check_health(run.started_at + lost_after + timedelta(seconds=1))
+
+    assert record(JobRun.objects.get(pk=run.pk)) == (
+        "failed",
+        "1 device refreshed, 2 failed; 1 of 2 batches failed: "
+        f"not finished within {lost_after.total_seconds():g} s: expired or lost",
+        1,
+        2,
+    )
+    assert not RefreshBatch.objects.exists()
 
 
 def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vendor):
-    device = DeviceFactory(vendor="fake")
+    device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail(
         "read_statuses", VendorUnavailable("503"), VendorTimeout("slow"), RateLimited("429", 0.01)
     )
@@ -127,7 +319,7 @@ def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vend
 
 
 def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake_vendor, caplog):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", *[VendorUnavailable("503")] * 10)
 
     with caplog.at_level(logging.ERROR):
@@ -141,7 +333,7 @@ def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake
 
 
 def test_a_permanent_error_is_not_retried_and_is_logged_once(worker, fake_vendor, caplog):
-    command = CommandFactory(device=DeviceFactory(vendor="fake"))
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
     fake_vendor.fail("set_status", UnknownDevice("no such device"))
 
     with caplog.at_level(logging.ERROR):

@@ -8,6 +8,8 @@ readings already stored fill the latest tables.
 
 import django.db.models.deletion
 from django.db import NotSupportedError, migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 # readings table -> (its latest table, the columns naming a latest row, the columns it copies)
 KEPT = {
@@ -52,7 +54,9 @@ def newest(readings: str, key: tuple[str, ...], copied: tuple[str, ...]) -> str:
     )
 
 
-def postgresql_trigger(readings: str, latest: str, key, copied) -> list[str]:
+def postgresql_trigger(
+    readings: str, latest: str, key: tuple[str, ...], copied: tuple[str, ...]
+) -> list[str]:
     # Statement-level, reading the transition table: one upsert per INSERT or COPY, however many
     # rows it brought, from those rows only, never from the readings table.
     return [
@@ -72,7 +76,9 @@ def postgresql_trigger(readings: str, latest: str, key, copied) -> list[str]:
     ]
 
 
-def sqlite_trigger(readings: str, latest: str, key, copied) -> list[str]:
+def sqlite_trigger(
+    readings: str, latest: str, key: tuple[str, ...], copied: tuple[str, ...]
+) -> list[str]:
     # A row trigger: the one new row, by NEW.column.
     new_row = f"VALUES ({', '.join(f'NEW.{column}' for column in (*key, *copied))})"
     return [
@@ -85,12 +91,12 @@ def sqlite_trigger(readings: str, latest: str, key, copied) -> list[str]:
     ]
 
 
-def fill(readings: str, latest: str, key, copied) -> str:
+def fill(readings: str, latest: str, key: tuple[str, ...], copied: tuple[str, ...]) -> str:
     """The trigger's upsert over the readings already stored, in SQL both databases run."""
     return upsert(latest, key, copied, newest(readings, key, copied))
 
 
-def keep_latest(apps, schema_editor):
+def keep_latest(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = schema_editor.connection.vendor
     triggers = {"postgresql": postgresql_trigger, "sqlite": sqlite_trigger}
     if vendor not in triggers:
@@ -101,7 +107,7 @@ def keep_latest(apps, schema_editor):
         schema_editor.execute(fill(readings, latest, key, copied))
 
 
-def stop_keeping_latest(apps, schema_editor):
+def stop_keeping_latest(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for readings in KEPT:
         if schema_editor.connection.vendor == "postgresql":
             schema_editor.execute(f"DROP TRIGGER {readings}_keeps_latest ON {readings}")

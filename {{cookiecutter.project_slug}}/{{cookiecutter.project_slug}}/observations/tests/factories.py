@@ -7,7 +7,7 @@ from ...devices.tests.factories import DeviceFactory
 from ..models import Attribute, Status
 
 
-class AttributeFactory(factory.django.DjangoModelFactory):
+class AttributeFactory(factory.django.DjangoModelFactory[Attribute]):
     class Meta:
         model = Attribute
 
@@ -19,7 +19,7 @@ class AttributeFactory(factory.django.DjangoModelFactory):
     valid_at = factory.Sequence(lambda n: timezone.now() - timedelta(minutes=n))
 
 
-class StatusFactory(factory.django.DjangoModelFactory):
+class StatusFactory(factory.django.DjangoModelFactory[Status]):
     class Meta:
         model = Status
 

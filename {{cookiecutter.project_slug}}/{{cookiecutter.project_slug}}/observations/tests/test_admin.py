@@ -7,8 +7,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_attribute_list_shows_readings_and_filters_by_name(admin_client):
-    AttributeFactory(name="temperature", value=21.5)
-    AttributeFactory(name="power", value=42, units="W")
+    AttributeFactory.create(name="temperature", value=21.5)
+    AttributeFactory.create(name="power", value=42, units="W")
 
     response = admin_client.get(
         reverse("admin:observations_attribute_changelist"), {"name": "power"}
@@ -20,7 +20,7 @@ def test_attribute_list_shows_readings_and_filters_by_name(admin_client):
 
 
 def test_status_list_renders(admin_client):
-    status = StatusFactory(state="standby")
+    status = StatusFactory.create(state="standby")
 
     response = admin_client.get(reverse("admin:observations_status_changelist"))
 
@@ -29,7 +29,7 @@ def test_status_list_renders(admin_client):
 
 
 def test_a_reading_can_be_seen_but_not_changed(admin_client):
-    reading = AttributeFactory(name="power", value=42, units="W")
+    reading = AttributeFactory.create(name="power", value=42, units="W")
     url = reverse("admin:observations_attribute_change", args=[reading.pk])
 
     page = admin_client.get(url)

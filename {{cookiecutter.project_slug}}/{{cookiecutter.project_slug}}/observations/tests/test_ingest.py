@@ -21,7 +21,7 @@ def readings(device, count, start=NOON):
 
 
 def test_new_readings_are_stored_and_their_keys_returned():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     before = timezone.now()
 
     keys = store_attributes(readings(device, 5))
@@ -34,7 +34,7 @@ def test_new_readings_are_stored_and_their_keys_returned():
 
 
 def test_storing_the_same_readings_again_adds_nothing_and_returns_no_keys():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     store_attributes(readings(device, 5))
 
     assert store_attributes(readings(device, 5)) == []
@@ -42,7 +42,7 @@ def test_storing_the_same_readings_again_adds_nothing_and_returns_no_keys():
 
 
 def test_only_the_new_part_of_an_overlapping_batch_is_stored():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     store_attributes(readings(device, 5))
 
     keys = store_attributes(readings(device, 5, start=NOON + timedelta(minutes=3)))
@@ -52,7 +52,7 @@ def test_only_the_new_part_of_an_overlapping_batch_is_stored():
 
 
 def test_a_reading_repeated_within_one_batch_is_stored_once():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     row = readings(device, 1)[0]
 
     assert len(store_attributes([row, row])) == 1
@@ -61,7 +61,7 @@ def test_a_reading_repeated_within_one_batch_is_stored_once():
 def test_batches_larger_than_a_statement_are_split(monkeypatch, django_assert_num_queries):
     monkeypatch.setattr(ingest, "SQLITE_CHUNK", 7)
     monkeypatch.setattr(ingest, "POSTGRESQL_CHUNK", 7)
-    device = DeviceFactory()
+    device = DeviceFactory.create()
 
     # 30 rows, 7 a statement: four full chunks and the last two rows.
     with django_assert_num_queries(5):
@@ -71,7 +71,7 @@ def test_batches_larger_than_a_statement_are_split(monkeypatch, django_assert_nu
 
 
 def test_statuses_are_unique_per_device_and_time():
-    device, other = DeviceFactory(), DeviceFactory()
+    device, other = DeviceFactory.create(), DeviceFactory.create()
     rows = [StatusRow(device.pk, True, "on", NOON), StatusRow(other.pk, False, "standby", NOON)]
 
     assert len(store_statuses(rows)) == 2
@@ -80,7 +80,7 @@ def test_statuses_are_unique_per_device_and_time():
 
 
 def test_the_vendors_time_is_kept_to_the_microsecond():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     taken = datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=UTC)
 
     store_statuses([StatusRow(device.pk, True, "on", taken)])

@@ -26,16 +26,16 @@ def kept_attributes(device) -> list[tuple]:
 
 
 def test_a_reading_stored_through_the_orm_becomes_the_latest():
-    reading = AttributeFactory(name="power", value=42, units="W", valid_at=NOON)
+    reading = AttributeFactory.create(name="power", value=42, units="W", valid_at=NOON)
 
     assert kept_attributes(reading.device) == [("power", 42, "W", NOON)]
 
 
 def test_a_newer_reading_replaces_the_latest_and_an_older_one_does_not():
-    device = DeviceFactory()
-    AttributeFactory(device=device, value=1, valid_at=NOON)
-    AttributeFactory(device=device, value=2, valid_at=NOON + timedelta(minutes=5))
-    AttributeFactory(device=device, value=0, valid_at=NOON - timedelta(minutes=5))
+    device = DeviceFactory.create()
+    AttributeFactory.create(device=device, value=1, valid_at=NOON)
+    AttributeFactory.create(device=device, value=2, valid_at=NOON + timedelta(minutes=5))
+    AttributeFactory.create(device=device, value=0, valid_at=NOON - timedelta(minutes=5))
 
     assert [value for _, value, _, _ in kept_attributes(device)] == [2]
 
@@ -60,7 +60,7 @@ def test_one_batch_keeps_the_newest_reading_of_each_device_and_name():
 
 
 def test_a_batch_stored_again_leaves_the_latest_as_it_was():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     rows = [AttributeRow(device.pk, "power", 5, "W", NOON)]
     store_attributes(rows)
     store_attributes([AttributeRow(device.pk, "power", 6, "W", NOON + timedelta(minutes=1))])
@@ -71,9 +71,11 @@ def test_a_batch_stored_again_leaves_the_latest_as_it_was():
 
 
 def test_statuses_keep_the_newest_of_each_device():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     store_statuses([StatusRow(device.pk, True, "on", NOON)])
-    StatusFactory(device=device, is_on=False, state="standby", valid_at=NOON + timedelta(hours=1))
+    StatusFactory.create(
+        device=device, is_on=False, state="standby", valid_at=NOON + timedelta(hours=1)
+    )
     store_statuses([StatusRow(device.pk, True, "on", NOON + timedelta(minutes=30))])
 
     kept = LatestStatus.objects.get(device=device)
@@ -82,8 +84,8 @@ def test_statuses_keep_the_newest_of_each_device():
 
 
 def test_deleting_a_device_deletes_what_was_kept_for_it():
-    reading = AttributeFactory()
-    StatusFactory(device=reading.device)
+    reading = AttributeFactory.create()
+    StatusFactory.create(device=reading.device)
 
     reading.device.delete()
 
@@ -92,11 +94,11 @@ def test_deleting_a_device_deletes_what_was_kept_for_it():
 
 
 def test_the_migration_fills_the_latest_tables_from_the_readings_already_stored():
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     for minutes in (0, 10, 5):
         taken = NOON + timedelta(minutes=minutes)
-        AttributeFactory(device=device, name="power", value=minutes, valid_at=taken)
-        StatusFactory(device=device, is_on=minutes == 10, valid_at=taken)
+        AttributeFactory.create(device=device, name="power", value=minutes, valid_at=taken)
+        StatusFactory.create(device=device, is_on=minutes == 10, valid_at=taken)
     LatestAttribute.objects.all().delete()
     LatestStatus.objects.all().delete()
 

@@ -12,24 +12,26 @@ NOON = datetime.fromisoformat("2026-01-15T12:00:00+00:00")
 
 
 def test_the_same_attribute_reading_cannot_be_stored_twice():
-    reading = AttributeFactory(valid_at=NOON)
+    reading = AttributeFactory.create(valid_at=NOON)
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        AttributeFactory(device=reading.device, name=reading.name, valid_at=NOON)
+        AttributeFactory.create(device=reading.device, name=reading.name, valid_at=NOON)
 
 
 def test_the_same_status_reading_cannot_be_stored_twice():
-    status = StatusFactory(valid_at=NOON)
+    status = StatusFactory.create(valid_at=NOON)
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        StatusFactory(device=status.device, valid_at=NOON)
+        StatusFactory.create(device=status.device, valid_at=NOON)
 
 
 def test_readings_read_as_what_was_measured():
-    device = DeviceFactory(name="Heater")
+    device = DeviceFactory.create(name="Heater")
 
-    reading = AttributeFactory(device=device, name="power", value=42.0, units="W", valid_at=NOON)
-    status = StatusFactory(device=device, is_on=True, valid_at=NOON)
+    reading = AttributeFactory.create(
+        device=device, name="power", value=42.0, units="W", valid_at=NOON
+    )
+    status = StatusFactory.create(device=device, is_on=True, valid_at=NOON)
 
     assert str(reading) == "power=42W (Heater, 2026-01-15 12:00)"
     assert str(status) == "on (Heater, 2026-01-15 12:00)"

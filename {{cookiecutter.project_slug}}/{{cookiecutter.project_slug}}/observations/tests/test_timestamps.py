@@ -86,6 +86,7 @@ def test_the_compiled_parser_reads_timestamps_as_django_alone_reads_them(moment)
     # Not through a database, so that on SQLite too this compares the two parsers.
     timestamptz, compiled = timestamps.timestamptz_parser()
     djangos = djangos_adapters().get_loader(timestamptz, Format.TEXT)
+    assert djangos is not None
     text = as_postgresql_sends_it(moment)
 
     read, expected = compiled(timestamptz).load(text), djangos(timestamptz).load(text)

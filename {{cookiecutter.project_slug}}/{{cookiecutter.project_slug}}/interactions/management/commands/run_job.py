@@ -10,14 +10,18 @@ This is how Heroku Scheduler runs the periodic jobs (see `manage.py show_schedul
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ....devices.models import Device
 from ....vendors.base import VendorError
 from ... import jobs
 from ...heartbeats import recorded_run
-from ...schedule import periodic_job, periodic_jobs
+from ...models import JobRun
+from ...rounds import Tally
+from ...schedule import periodic_jobs
 
 # Jobs about one device; they need --device.
 DEVICE_JOBS = {
@@ -34,12 +38,14 @@ def job_names() -> list[str]:
 class Command(BaseCommand):
     help = "Run a job now: a periodic job, or a device job with --device."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help=f"one of: {', '.join(job_names())}")
         parser.add_argument("--device", type=int, metavar="ID", help="the device's id")
 
-    def handle(self, name: str, device: int | None, **options):
-        periodic = periodic_job(name)
+    def handle(self, name: str, device: int | None, **options: Any) -> None:
+        job: Callable[..., object]
+        arguments: tuple[int, ...]
+        periodic = {job.name: job for job in periodic_jobs()}.get(name)
         if periodic is not None:
             if device is not None:
                 raise CommandError(f"{name} runs on every device; leave out --device.")
@@ -57,9 +63,14 @@ class Command(BaseCommand):
         try:
             with recorded_run(name) as run:
                 result = job(*arguments)
-                run.detail = describe(result)
-        except (VendorError, jobs.JobFailed) as error:
+                if isinstance(result, Tally):
+                    result.record(run)  # a round says how it went, and whether it failed
+                else:
+                    run.detail = describe(result)
+        except VendorError as error:
             raise CommandError(f"{name} failed: {error}") from None
+        if run.outcome == JobRun.Outcome.FAILED:
+            raise CommandError(f"{name} failed: {run.detail}")
         elapsed = time.monotonic() - started
         self.stdout.write(f"{name}: {run.detail} in {elapsed:.1f} s")
 

@@ -7,8 +7,9 @@ nothing and a benchmark measures the real path.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,11 +25,11 @@ HISTORY_STEP = timedelta(minutes=10)
 class Command(BaseCommand):
     help = "Create simulated devices, and readings for the past days through the ingest path."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--devices", type=int, default=12, metavar="N")
         parser.add_argument("--history-days", type=float, default=7, metavar="D")
 
-    def handle(self, devices: int, history_days: float, **options):
+    def handle(self, devices: int, history_days: float, **options: Any) -> None:
         if not 1 <= devices <= 100_000:
             raise CommandError(f"--devices {devices}: give a number from 1 to 100000.")
         if not 0 <= history_days <= 3650:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ....devices.models import Device
 from ...control import request_status
@@ -14,14 +15,14 @@ from ...models import Command as DeviceCommand
 class Command(BaseCommand):
     help = "Switch a device on or off and wait until its vendor confirms."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("device", type=int, metavar="DEVICE_ID")
         parser.add_argument("state", choices=["on", "off"])
         parser.add_argument(
             "--wait", type=float, default=30.0, metavar="SECONDS", help="how long to wait"
         )
 
-    def handle(self, device: int, state: str, wait: float, **options):
+    def handle(self, device: int, state: str, wait: float, **options: Any) -> None:
         target = Device.objects.filter(pk=device).first()
         if target is None:
             raise CommandError(f"No device has id {device}.")

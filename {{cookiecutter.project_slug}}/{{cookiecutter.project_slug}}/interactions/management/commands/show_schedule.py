@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django.utils.timezone import localtime
@@ -14,7 +17,7 @@ from ...schedule import next_run_at
 class Command(BaseCommand):
     help = "Print each periodic job: how often it runs, how it last went, when it runs next."
 
-    def handle(self, **options):
+    def handle(self, **options: Any) -> None:
         now = timezone.now()
         self.stdout.write(f"{'job':<20} {'every':<10} {'last run':<30} next run")
         for health in job_health(now):
@@ -27,7 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{job.name:<20} {every(job.every):<10} {last:<30} {upcoming}")
 
 
-def every(interval) -> str:
+def every(interval: timedelta) -> str:
     seconds = int(interval.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds % size == 0:
@@ -39,6 +42,7 @@ def every(interval) -> str:
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -55,7 +59,7 @@ FREQUENCIES = (
 class Command(BaseCommand):
     help = "Print the Heroku Scheduler jobs to create, one per periodic job."
 
-    def handle(self, **options):
+    def handle(self, **options: Any) -> None:
         self.stdout.write("Create these jobs in Heroku Scheduler (heroku addons:open scheduler):")
         for job in periodic_jobs():
             frequency = heroku_frequency(job.every)
