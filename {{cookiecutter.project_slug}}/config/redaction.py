@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import ItemsView
+from typing import Any
 
 from django.utils import log
+from django.utils.functional import Promise
 from django.views.debug import SafeExceptionReporterFilter
 
 SUBSTITUTE = "********************"
@@ -59,23 +62,25 @@ class ExceptionReporterFilter(SafeExceptionReporterFilter):
 
     hidden_settings = SECRET_NAME
 
-    def cleanse_setting(self, key, value):
+    def cleanse_setting(self, key: int | str, value: Any) -> Any:
         cleansed = super().cleanse_setting(key, value)
         return redact(cleansed) if isinstance(cleansed, str) else cleansed
 
-    def get_traceback_frame_variables(self, request, tb_frame):
+    def get_traceback_frame_variables(self, request: Any, tb_frame: Any) -> ItemsView[str, Any]:
         variables = super().get_traceback_frame_variables(request, tb_frame)
-        return [(name, self.cleanse_setting(name, value)) for name, value in variables]
+        return {name: self.cleanse_setting(name, value) for name, value in variables}.items()
 
 
 class AdminEmailHandler(log.AdminEmailHandler):
     """Django's, redacting the whole mail: the report's exception message and query string
     are not filtered, and a message may quote a URL."""
 
-    def send_mail(self, subject, message, *args, **kwargs):
+    def send_mail(
+        self, subject: str | Promise, message: str | Promise, *args: Any, **kwargs: Any
+    ) -> None:
         if kwargs.get("html_message"):
             kwargs["html_message"] = redact(kwargs["html_message"])
-        super().send_mail(redact(subject), redact(message), *args, **kwargs)
+        super().send_mail(redact(str(subject)), redact(str(message)), *args, **kwargs)
 
 
 class Formatter(logging.Formatter):

@@ -1,7 +1,9 @@
 """Error reporting to Sentry, started from production settings."""
 
+from __future__ import annotations
+
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 {%- if cookiecutter.scheduler == "celery-beat" %}
@@ -11,6 +13,9 @@ from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration
 
 from config.redaction import SECRET_NAME, SUBSTITUTE, redact
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import Event, Hint
 
 
 def scrubbed(value: Any, name: str = "") -> Any:
@@ -26,7 +31,7 @@ def scrubbed(value: Any, name: str = "") -> Any:
     return value
 
 
-def scrub(event: dict, hint: dict) -> dict:
+def scrub(event: Event, hint: Hint) -> Event:
     return scrubbed(event)
 
 

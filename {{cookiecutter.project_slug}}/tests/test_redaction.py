@@ -20,13 +20,13 @@ SECRETS["secret_key"] = secrets.token_urlsafe(50)
 VENDOR = "{{ cookiecutter.__vendor_module.upper() }}"
 {%- if cookiecutter.scheduler == "celery-beat" %}
 # Heroku Redis gives a redis:// URL, or a rediss:// one for TLS.
-BROKERS = [
+BROKERS: list[dict[str, str]] = [
     {"REDIS_URL": f"redis://:{SECRETS['broker']}@redis.example.com:6379/0"},
     {"REDIS_URL": f"rediss://:{SECRETS['broker']}@redis.example.com:6380/0"},
 ]
 {%- else %}
 # No broker: the database's is the URL with a password.
-BROKERS = [{}]
+BROKERS: list[dict[str, str]] = [{}]
 {%- endif %}
 
 
@@ -51,12 +51,9 @@ def fail_and_mail() -> str:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox = []
     # The database does not answer. The dev server's requests carry the environment.
-    Client(raise_request_exception=False).get(
-        "/api/devices/",
-        secure=True,
-        headers={"Authorization": f"Token {SECRETS['api']}"},
-        **os.environ,
-    )
+    client = Client(raise_request_exception=False)
+    client.defaults.update(os.environ)
+    client.get("/api/devices/", secure=True, headers={"Authorization": f"Token {SECRETS['api']}"})
     logger = logging.getLogger("config")
     urls = " and ".join(value for value in os.environ.values() if "://" in value)
     logger.info("Connecting to %s", urls)
@@ -129,7 +126,7 @@ def sent_to_sentry():
 
     from config.sentry import init_sentry
 
-    events = []
+    events: list[dict] = []
 
     class Keep(Transport):
         def capture_envelope(self, envelope):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django import forms
@@ -124,7 +124,7 @@ def storable(value: Any) -> None:
 class JSONFormField(forms.JSONField):
     """Django's JSON form field, parsing with loads(): bad input is a form error, not a 500."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> Any:
         if self.disabled or value in self.empty_values or not isinstance(value, str):
             return super().to_python(value)
         try:
@@ -133,7 +133,7 @@ class JSONFormField(forms.JSONField):
             raise ValidationError(f"Enter valid JSON: {error}.", code="invalid") from None
         return forms.fields.JSONString(converted) if isinstance(converted, str) else converted
 
-    def bound_data(self, data, initial):
+    def bound_data(self, data: Any, initial: Any) -> Any:
         if self.disabled or data is None:
             return super().bound_data(data, initial)
         try:
@@ -148,10 +148,10 @@ class JSONField(models.JSONField):
 
     default_validators = [storable]
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs: Any) -> forms.Field | None:
         return super().formfield(**{"form_class": JSONFormField, **kwargs})
 
-    def deconstruct(self):
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         # The column is Django's JSONField; validation and forms are not the database's
         # business, so migrations keep naming Django's field and none follows from this one.
         name, _, args, kwargs = super().deconstruct()

@@ -6,16 +6,25 @@ beyond DATA_UPLOAD_MAX_MEMORY_SIZE would be Django's HTML 400, not the API's JSO
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import IO, Any
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import parsers, status, views
 from rest_framework.exceptions import APIException, ParseError
+from rest_framework.response import Response
 
 from ..safejson import UnsafeJSON, loads
 
 
 class JSONParser(parsers.JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             return loads(stream.read().decode(encoding))
@@ -30,7 +39,7 @@ class BodyTooLarge(APIException):
     default_code = "body_too_large"
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's, answering a body beyond DATA_UPLOAD_MAX_MEMORY_SIZE with a 413 in JSON."""
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -14,24 +14,28 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from rest_framework.exceptions import Throttled
 
-from .models import SignInFailure
+from .models import SignInFailure, User
 
 
 class TooManySignIns(Throttled):
     """Raised from authenticate(): a 429 with Retry-After from the API (DRF answers its own
     exceptions) and from the pages (SignInThrottleMiddleware)."""
 
+    wait: int
 
-def client_address(request) -> str:
+
+def client_address(request: HttpRequest) -> str:
     """The address the request came from, as the proxies in front of the project saw it.
 
     Each of the FORWARDED_FOR_PROXIES proxies (Heroku's router: one) appends the address it
@@ -57,7 +61,7 @@ def username_digest(username: str) -> str:
     return hashlib.sha256(username.strip().casefold().encode()).hexdigest()
 
 
-def identify(request, username) -> dict[str, str]:
+def identify(request: HttpRequest | None, username: object) -> dict[str, str]:
     """What this attempt is counted by: SignInFailure's fields, empty when unknown."""
     return {
         "address": client_address(request) if request is not None else "",
@@ -69,7 +73,7 @@ def window() -> timedelta:
     return timedelta(seconds=settings.SIGN_IN_THROTTLE["WINDOW_SECONDS"])
 
 
-def retry_after(request, username, now: datetime) -> float | None:
+def retry_after(request: HttpRequest | None, username: object, now: datetime) -> float | None:
     """Seconds until this attempt would be allowed, or None if it is allowed now."""
     limits = {
         "address": settings.SIGN_IN_THROTTLE["FAILURES_PER_ADDRESS"],
@@ -87,7 +91,9 @@ def retry_after(request, username, now: datetime) -> float | None:
     return max(waits, default=None)
 
 
-def record_failure(sender, credentials: dict, request=None, **kwargs) -> None:
+def record_failure(
+    sender: object, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     """Receiver of user_login_failed: count the failure, and forget those out of the window."""
     now = timezone.now()
     username = credentials.get(get_user_model().USERNAME_FIELD)
@@ -99,7 +105,13 @@ class ThrottledModelBackend(ModelBackend):
     """Django's backend, refusing to check a password once the client's address or the
     username has failed too often."""
 
-    def authenticate(self, request, username=None, password=None, **kwargs):
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> User | None:
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         wait = retry_after(request, username, timezone.now())
@@ -111,13 +123,13 @@ class ThrottledModelBackend(ModelBackend):
 class SignInThrottleMiddleware:
     """Answer a throttled sign-in on a page (not the API, which DRF answers) with a 429."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, TooManySignIns):
             return None
         return HttpResponse(

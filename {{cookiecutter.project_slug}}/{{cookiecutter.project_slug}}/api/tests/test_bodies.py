@@ -35,7 +35,7 @@ def assert_one_line_error(response, status_code: int = 400) -> None:
 @pytest.mark.parametrize("body", list(NESTED.values()), ids=list(NESTED))
 @pytest.mark.parametrize("method", ["post", "put", "patch"])
 def test_a_deeply_nested_device_body_is_a_400(client_of, staff, method, body):
-    device = DeviceFactory()
+    device = DeviceFactory.create()
     url = "/api/devices/" if method == "post" else f"/api/devices/{device.pk}/"
 
     response = send(client_of(staff), method, url, body)
@@ -46,7 +46,7 @@ def test_a_deeply_nested_device_body_is_a_400(client_of, staff, method, body):
 
 @pytest.mark.parametrize("body", list(NESTED.values()), ids=list(NESTED))
 def test_a_deeply_nested_command_or_token_body_is_a_400(api, user, body):
-    device = DeviceFactory(owner=user)
+    device = DeviceFactory.create(owner=user)
 
     assert_one_line_error(send(api, "post", f"/api/devices/{device.pk}/commands/", body))
     assert_one_line_error(send(APIClient(), "post", "/api/auth/token/", body))
@@ -55,7 +55,7 @@ def test_a_deeply_nested_command_or_token_body_is_a_400(api, user, body):
 @pytest.mark.parametrize(("levels", "status_code"), [(32, 201), (33, 400)])
 def test_a_body_may_be_nested_32_levels_deep(client_of, staff, levels, status_code):
     # The body and its metadata are two levels; the rest are lists.
-    metadata = {"x": []}
+    metadata: dict[str, list] = {"x": []}
     for _ in range(levels - 3):
         metadata = {"x": [metadata["x"]]}
 
@@ -88,7 +88,7 @@ def test_nan_and_infinity_are_a_400(client_of, staff, value):
 def test_metadata_with_an_integer_beyond_64_bits_is_a_400_naming_where(
     client_of, staff, method, integer
 ):
-    device = DeviceFactory(metadata={"serial": 1})
+    device = DeviceFactory.create(metadata={"serial": 1})
     url = "/api/devices/" if method == "post" else f"/api/devices/{device.pk}/"
 
     response = send(client_of(staff), method, url, device_body({"ids": [1, integer]}))
@@ -116,7 +116,7 @@ def test_metadata_with_the_largest_64_bit_integers_is_written_back_as_it_came(
 
 def test_a_device_whose_metadata_skipped_validation_still_lists(client_of, staff):
     # Saved by code, not through a form or the API: orjson cannot write it, DRF's renderer can.
-    device = DeviceFactory(metadata={"serial": 2**70})
+    device = DeviceFactory.create(metadata={"serial": 2**70})
     client = client_of(staff)
 
     listed = client.get("/api/devices/")

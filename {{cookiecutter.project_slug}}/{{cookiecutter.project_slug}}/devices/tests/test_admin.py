@@ -118,7 +118,7 @@ def change_device(admin_client, device, metadata: str):
     ],
 )
 def test_metadata_that_cannot_be_stored_is_a_form_error(admin_client, metadata, error):
-    device = DeviceFactory(metadata={"model": "X1"})
+    device = DeviceFactory.create(metadata={"model": "X1"})
 
     response = change_device(admin_client, device, metadata)
 
@@ -129,7 +129,7 @@ def test_metadata_that_cannot_be_stored_is_a_form_error(admin_client, metadata, 
 
 
 def test_metadata_with_the_largest_64_bit_integer_is_saved(admin_client):
-    device = DeviceFactory()
+    device = DeviceFactory.create()
 
     response = change_device(admin_client, device, json.dumps({"serial": 2**64 - 1}))
 
