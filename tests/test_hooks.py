@@ -9,7 +9,7 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .baking import PROJECT_TEMPLATE, TEMPLATE_DIR, bake_command, rendered_answers
+from .baking import PROJECT_TEMPLATE, bake_command, rendered_answers
 
 # What a bake without answers uses: cookiecutter.json's defaults, derived names included.
 DEFAULTS = rendered_answers()
