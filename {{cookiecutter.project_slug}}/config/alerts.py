@@ -16,7 +16,8 @@ from contextvars import ContextVar
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
-from django.utils.log import AdminEmailHandler
+
+from .redaction import AdminEmailHandler
 
 # Backends that keep mail inside the process or its logs: alerts sent there reach no one.
 UNDELIVERED_EMAIL_BACKENDS = {
@@ -30,7 +31,7 @@ _raise_failures = ContextVar("raise_alert_failures", default=False)
 
 
 class AdminAlertHandler(AdminEmailHandler):
-    """Django's AdminEmailHandler, except that it raises within raising_failures()."""
+    """The redacting AdminEmailHandler, except that it raises within raising_failures()."""
 
     def connection(self) -> BaseEmailBackend:
         # Django's opens a connection that fails silently, whatever send_mail is told.

@@ -29,7 +29,7 @@ def fresh_environment(**variables: str) -> dict[str, str]:
     return environment | {"DJANGO_READ_DOT_ENV_FILE": "False", **variables}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings_in_fresh_process():
     """Evaluate an expression on django.conf.settings in a new interpreter.
 

@@ -63,12 +63,33 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "{{ cookiecutter.project_slug }}.users.throttling.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 # Our own user model from the first migration: swapping auth.User later is a hard migration.
 AUTH_USER_MODEL = "users.User"
+# Django's password backend, throttled: every sign-in by password (the API's token, the
+# dashboard's and the admin's sign-in pages) goes through it (users/throttling.py).
+AUTHENTICATION_BACKENDS = [
+    "{{ cookiecutter.project_slug }}.users.throttling.ThrottledModelBackend",
+]
+# Failed sign-ins allowed within the window, per client address and per username; beyond
+# either, attempts are answered 429 with Retry-After until the oldest failure leaves the window.
+# Per address, so one client cannot try many passwords, or one password on many accounts; per
+# username, higher, so many addresses cannot guess one password, while one address reaches its
+# own limit long before it could lock a person out. Counted in the database, which every
+# process shares.
+SIGN_IN_THROTTLE = {
+    "WINDOW_SECONDS": 15 * 60,
+    "FAILURES_PER_ADDRESS": 20,
+    "FAILURES_PER_USERNAME": 50,
+}
+# Proxies in front of the project, each appending to X-Forwarded-For the address it was reached
+# from; the client's address is read that many entries from the end (users/throttling.py).
+# 0 when served directly: REMOTE_ADDR is then the client's.
+FORWARDED_FOR_PROXIES = 0
 
 ROOT_URLCONF = "config.urls"
 LOGIN_URL = "login"
@@ -159,6 +180,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Bodies too deep or too large are a 4xx in JSON, never a 500 (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "{{ cookiecutter.project_slug }}.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "{{ cookiecutter.project_slug }}.api.parsers.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "{{ cookiecutter.project_slug }}.api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -185,16 +213,26 @@ SPECTACULAR_SETTINGS = {
 }
 
 ADMINS = [("{{ cookiecutter.author_name }}", "{{ cookiecutter.email }}")]
+# Error reports hide settings named like secrets, and the credentials of any URL: Django's own
+# filter shows a broker's or a cache's URL with its password (config/redaction.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.redaction.ExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Log lines without credentials, even where a library logs a URL (config/redaction.py).
+        "plain": {
+            "class": "config.redaction.Formatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
+    # Django's loggers lose the handlers Django gives them, which would print or mail their
+    # records a second time, unredacted: the root's handlers write them.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 

@@ -30,6 +30,9 @@ REDIS_URL = env("REDIS_URL")
 
 # Heroku's router terminates TLS and says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# It also appends the client's address to X-Forwarded-For: the last entry, which the client
+# cannot forge, is what sign-in throttling counts failures by. Add one per proxy in front of it.
+FORWARDED_FOR_PROXIES = 1
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
@@ -51,17 +54,24 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "class": "config.redaction.Formatter",
+            "format": "%(levelname)s %(name)s %(message)s",
+        },
     },
     "filters": {"require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        # Django's, redacting each mail (an exception's message may quote a URL's password),
+        # and raising instead of failing silently when send_test_alert asks it to.
         "mail_admins": {
             "class": "config.alerts.AdminAlertHandler",
             "level": "ERROR",
             "filters": ["require_debug_false"],
         },
     },
+    # As in base.py: Django's own mail_admins would mail each error twice, once unredacted.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
     # Every ERROR, from a request or a job, is mailed to ADMINS as well as logged.
     "root": {
         "handlers": ["console", "mail_admins"],
