@@ -37,6 +37,7 @@ def production_variables(broker: dict[str, str]) -> dict[str, str]:
         # A port where nothing answers: each request that reads the database fails at once.
         "DATABASE_URL": f"postgres://iot:{SECRETS['database']}@127.0.0.1:9/iot",
         "EMAIL_URL": f"smtp+tls://mailer:{SECRETS['email']}@smtp.example.com:587",
+        "DJANGO_ADMINS": "Ops <ops@example.com>",
         f"{VENDOR}_API_TOKEN": SECRETS["vendor"],
         f"{VENDOR}_API_URL": f"https://api.example.com/v1/?api_key={SECRETS['vendor_key']}",
         "SIMULATOR_API_TOKEN": SECRETS["simulator"],
