@@ -58,6 +58,7 @@ RESERVED_VENDOR_MODULES = frozenset(
     {
         "apps",
         "base",
+        "checks",
         "migrations",
         "models",
         "registry",

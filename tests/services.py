@@ -6,18 +6,23 @@ import os
 import secrets
 import signal
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email import message_from_bytes, policy
+from email.message import Message
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 
-from .baking import POSTGRES_URL, project_environment, require_service, run
+from .baking import POSTGRES_URL, project_environment, require_service, run, uv_executable
+from .environment import procfile
 
 
 def free_port() -> int:
@@ -57,6 +62,44 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, poll: f
             return result
         time.sleep(poll)
     pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+
+
+class _SMTPSession(socketserver.StreamRequestHandler):
+    """Just enough SMTP for Django's SMTP backend: every message is accepted and kept."""
+
+    def handle(self) -> None:
+        self.reply("220 sink")
+        recipients: list[str] = []
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb == b"RCPT":
+                recipients.append(line.decode().partition(":")[2].strip(" <>\r\n"))
+            if verb == b"DATA":
+                self.reply("354 end with .")
+                data = b"".join(iter(self.rfile.readline, b".\r\n"))
+                message = message_from_bytes(data, policy=policy.default)
+                self.server.messages.append((recipients, message))
+                recipients = []
+            if verb == b"QUIT":
+                self.reply("221 bye")
+                return
+            self.reply("250 ok")
+
+    def reply(self, text: str) -> None:
+        self.wfile.write(f"{text}\r\n".encode())
+
+
+@contextmanager
+def smtp_sink() -> Iterator[tuple[int, list[tuple[list[str], Message]]]]:
+    """A mail server on loopback that keeps what it receives; yields its port and messages."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SMTPSession) as server:
+        server.messages = []
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1], server.messages
+        finally:
+            server.shutdown()
 
 
 class ProjectProcess:
@@ -167,3 +210,74 @@ def deployment(project: Path, redis_db: int, **variables: str):
             yield running
         finally:
             running.close()
+
+
+class HerokuApp:
+    """What `git push heroku` built from the committed files, and its dynos."""
+
+    def __init__(self, root: Path, config_vars: dict[str, str]):
+        self.root = root
+        self.config_vars = config_vars
+        self.procfile = procfile(root / "Procfile")
+        self.processes: list[ProjectProcess] = []
+
+    def build(self) -> None:
+        """As Heroku's Python buildpack does: install from uv.lock, then collect static files,
+        with the config vars but on no dyno."""
+        run([uv_executable(), "sync", "--locked", "--no-default-groups", "--quiet"], self.root)
+        self.run("python manage.py collectstatic --noinput", dyno=None)
+
+    def environment(self, dyno: str | None, **variables: str) -> dict[str, str]:
+        path = f"{self.root / '.venv/bin'}:{os.environ['PATH']}"
+        return {**self.config_vars, **({"DYNO": dyno} if dyno else {}), "PATH": path, **variables}
+
+    def run(self, command: str, dyno: str | None = "run.1", **variables: str):
+        """A one-off dyno (`heroku run`), or a Scheduler job: bash -c, as Heroku runs it."""
+        return run(["bash", "-c", command], self.root, 300, **self.environment(dyno, **variables))
+
+    def attempt(self, command: str, dyno: str, unset: str = "", **variables: str):
+        """Start a command that should stop by itself, without the variable `unset`."""
+        environment = project_environment(**self.environment(dyno, **variables))
+        environment.pop(unset, None)
+        return stopped_by_itself(["bash", "-c", command], self.root, environment)
+
+    def start(self, process: str, name: str = "", **variables: str) -> ProjectProcess:
+        """A dyno of the Procfile's process, started by its own line; `name` names its log
+        when another dyno of the process ran before it."""
+        started = ProjectProcess(
+            self.root,
+            name or process,
+            ["bash", "-c", self.procfile[process]],
+            self.environment(f"{process}.1", **variables),
+        )
+        self.processes.append(started)
+        return started
+
+    def scalar(self, sql: str, *parameters):
+        with psycopg.connect(self.config_vars["DATABASE_URL"]) as connection:
+            return connection.execute(sql, parameters).fetchone()[0]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.stop()
+
+
+def stopped_by_itself(command: list[str], cwd: Path, environment: dict[str, str]):
+    """Run a command that should stop by itself; its return code is None if it was still
+    running after a minute, when it and its children were killed."""
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        process.returncode = None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

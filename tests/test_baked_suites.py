@@ -8,6 +8,7 @@ import secrets
 import pytest
 
 from .baking import POSTGRES_URL, bake, rendered_answers, require_service, run, uv_executable
+from .environment import example_values, settings_variables
 from .variants import BAKED_SUITES
 
 
@@ -59,19 +60,21 @@ def test_no_migration_is_missing(project):
 
 
 def test_production_settings_pass_the_deployment_checks(project):
-    root, answers = project
-    required = {
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_READ_DOT_ENV_FILE": "False",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "iot.example.com",
-        "DATABASE_URL": f"{POSTGRES_URL}/unused",
-    }
-    if answers["scheduler"] == "celery-beat":
-        required["REDIS_URL"] = "redis://127.0.0.1:6379/0"
-    if answers["use_sentry"]:
-        required["SENTRY_DSN"] = "https://public@sentry.example.com/1"
+    root, _ = project
+    required = {name for name, needed in settings_variables(root).items() if needed}
+    variables = example_values(
+        required, DATABASE_URL=f"{POSTGRES_URL}/unused", REDIS_URL="redis://127.0.0.1:6379/0"
+    )
 
-    result = manage(root, "check", "--deploy", "--fail-level", "WARNING", **required)
+    result = manage(
+        root,
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="config.settings.production",
+        DJANGO_READ_DOT_ENV_FILE="False",
+        **variables,
+    )
 
     assert "System check identified no issues" in result.stdout

@@ -53,7 +53,8 @@ def template(tmp_path) -> Path:
     """A git repository of what a bake reads from this checkout, as it is now: cruft clones it."""
     template = tmp_path / "template"
     template.mkdir()
-    shutil.copy(TEMPLATE_DIR / "cookiecutter.json", template)
+    for file in ("cookiecutter.json", "local_extensions.py"):
+        shutil.copy(TEMPLATE_DIR / file, template)
     for directory in (TEMPLATE_DIR / "hooks", PROJECT_TEMPLATE):
         shutil.copytree(
             directory, template / directory.name, ignore=shutil.ignore_patterns("__pycache__")

@@ -9,8 +9,6 @@ while. Each test prints what it measured: recovery times, commands settled, emai
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
 import subprocess
 import time
@@ -22,8 +20,9 @@ import psycopg
 import pytest
 import redis
 
-from .baking import bake, run, unavailable, uv_executable
-from .services import ProjectProcess, free_port, postgres_database, wait_for
+from .baking import bake, unavailable
+from .environment import example_values, guide_variables
+from .services import HerokuApp, ProjectProcess, free_port, postgres_database, smtp_sink, wait_for
 
 pytestmark = pytest.mark.end_to_end
 
@@ -48,6 +47,7 @@ STAFF_TOKEN = (
     "user = get_user_model().objects.create_user('ann', is_staff=True); "
     "print(Token.objects.create(user=user).key)"
 )
+APP_HOST = "iot-outages-test.herokuapp.com"
 
 
 class OwnRedis:
@@ -82,65 +82,36 @@ class OwnRedis:
             return False
 
 
-class HerokuLikeApp:
-    """The Procfile's processes on production settings, with only what a deploy would set.
+class Outages:
+    """A Heroku-like deploy of the baked project (services.HerokuApp), with what these tests
+    look at: its API as a staff member, /health/, the mails its admins got."""
 
-    Mail goes to files, one per message, so that the test can count what admins would get.
-    """
-
-    def __init__(self, root: Path, database_url: str, redis: OwnRedis, mail: Path, **knobs: str):
-        self.root = root
-        self.database_url = database_url
+    def __init__(self, app: HerokuApp, redis: OwnRedis, port: int, mail: list):
+        self.app = app
         self.redis = redis
+        self.port = port
         self.mail = mail
         self.token = ""
-        self.port = free_port()
-        self.procfile = dict(
-            line.split(": ", 1) for line in (root / "Procfile").read_text().splitlines() if line
-        )
-        self.variables = {
-            "PATH": f"{root / '.venv/bin'}:{os.environ['PATH']}",
-            "DJANGO_SETTINGS_MODULE": "config.settings.production",
-            "DJANGO_READ_DOT_ENV_FILE": "False",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis.url,
-            "EMAIL_URL": f"filemail:///{self.mail}",  # the path is what follows the third slash
-            "PORT": str(self.port),
-            **knobs,
-        }
-        self.processes: list[ProjectProcess] = []
+        self.database_url = app.config_vars["DATABASE_URL"]
 
-    def manage(self, *arguments: str) -> str:
-        command = ["python", "manage.py", *arguments]
-        return run(command, self.root, timeout=300, **self.variables).stdout
-
-    def start(self, process: str, name: str | None = None, **variables: str) -> ProjectProcess:
-        started = ProjectProcess(
-            self.root,
-            name or process,
-            ["bash", "-c", self.procfile[process]],
-            self.variables | variables,
-        )
-        self.processes.append(started)
-        return started
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.stop()
+    def start(self, process: str, name: str = "", **variables: str) -> ProjectProcess:
+        return self.app.start(process, name, PORT=str(self.port), **variables)
 
     def scalar(self, sql: str, *parameters):
-        with psycopg.connect(self.database_url) as connection:
-            return connection.execute(sql, parameters).fetchone()[0]
+        return self.app.scalar(sql, *parameters)
 
     def request(self, method: str, path: str, body: dict | None = None, **headers: str):
-        """(status, headers, JSON) from the web process, as through Heroku's router."""
+        """(status, headers, JSON) from the web dyno, as through Heroku's router."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}",
             data=json.dumps(body).encode() if body is not None else None,
             method=method,
-            headers={"X-Forwarded-Proto": "https", "Content-Type": "application/json", **headers},
+            headers={
+                "Host": APP_HOST,
+                "X-Forwarded-Proto": "https",
+                "Content-Type": "application/json",
+                **headers,
+            },
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -155,56 +126,52 @@ class HerokuLikeApp:
             return None
 
     def emails(self) -> list[str]:
-        """The subjects of the mails sent so far."""
-        files = sorted(self.mail.glob("*.log")) if self.mail.exists() else []
-        return [
-            line.removeprefix("Subject: ")
-            for path in files
-            for line in path.read_text().splitlines()
-            if line.startswith("Subject: ")
-        ]
+        """The subjects of the mails the admins got so far."""
+        return [str(message["Subject"]) for _, message in self.mail]
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    root = bake(tmp_path_factory.mktemp("outages"), scheduler="celery-beat")
-    run([uv_executable(), "sync", "--quiet"], cwd=root)
-    return root
+    return bake(tmp_path_factory.mktemp("outages"), scheduler="celery-beat")
 
 
 @pytest.fixture
 def heroku(project, tmp_path):
-    """A function that starts the app, with its knobs, on a database and a Redis of its own,
-    with seeded devices and the API token of a staff member."""
+    """A function that deploys the app with its knobs, on a database, a Redis and a mail server
+    of its own, with seeded devices and the API token of a staff member."""
     own_redis = OwnRedis(tmp_path)
     own_redis.start()
-    with postgres_database("outages") as database_url:
-        apps: list[HerokuLikeApp] = []
+    guide = guide_variables((project / "README.md").read_text())
+    with smtp_sink() as (smtp_port, mail), postgres_database("outages") as database_url:
+        apps: list[HerokuApp] = []
 
-        def start(devices: int = 5, **knobs: str) -> HerokuLikeApp:
-            app = HerokuLikeApp(
-                project, database_url, own_redis, tmp_path / "mail", **(KNOBS | knobs)
-            )
+        def deploy(devices: int = 5, **knobs: str) -> Outages:
+            config_vars = example_values(guide, EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}")
+            config_vars |= {"DATABASE_URL": database_url, "REDIS_URL": own_redis.url}
+            app = HerokuApp(project, config_vars | KNOBS | knobs)
             apps.append(app)
-            app.manage("migrate", "--verbosity", "0")
-            app.manage("seed_demo", "--devices", str(devices), "--history-days", "0")
-            app.token = app.manage("shell", "--verbosity", "0", "-c", STAFF_TOKEN).strip()
-            return app
+            app.build()
+            app.run(app.procfile["release"], dyno="release.1")
+            app.run(f"python manage.py seed_demo --devices {devices} --history-days 0")
+            outages = Outages(app, own_redis, free_port(), mail)
+            outages.token = app.run(f'python manage.py shell -v 0 -c "{STAFF_TOKEN}"').stdout
+            outages.token = outages.token.strip()
+            return outages
 
         try:
-            yield start
+            yield deploy
         finally:
             for app in apps:
                 app.stop()
             own_redis.stop()
 
 
-def device_ids(app: HerokuLikeApp) -> list[int]:
+def device_ids(app: Outages) -> list[int]:
     with psycopg.connect(app.database_url) as connection:
         return [pk for (pk,) in connection.execute("SELECT id FROM devices_device ORDER BY id")]
 
 
-def post_command(app: HerokuLikeApp, device: int, is_on: bool, key: str):
+def post_command(app: Outages, device: int, is_on: bool, key: str):
     return app.request(
         "POST",
         f"/api/devices/{device}/commands/",
@@ -214,14 +181,14 @@ def post_command(app: HerokuLikeApp, device: int, is_on: bool, key: str):
     )
 
 
-def command_state(app: HerokuLikeApp, command: int) -> tuple[str, str]:
+def command_state(app: Outages, command: int) -> tuple[str, str]:
     with psycopg.connect(app.database_url) as connection:
         return connection.execute(
             "SELECT state, error FROM interactions_command WHERE id = %s", (command,)
         ).fetchone()
 
 
-def statuses(app: HerokuLikeApp) -> int:
+def statuses(app: Outages) -> int:
     return app.scalar("SELECT count(*) FROM observations_status")
 
 
@@ -307,7 +274,7 @@ def test_beat_and_worker_outlive_redis_stopping_for_30_s_and_coming_back_empty(h
     )
 
 
-def refusal_free_id(app: HerokuLikeApp, key: str) -> int:
+def refusal_free_id(app: Outages, key: str) -> int:
     """The one command the key names: the retry queued the refused command, not a new one."""
     with psycopg.connect(app.database_url) as connection:
         (pk,) = connection.execute(
@@ -316,7 +283,7 @@ def refusal_free_id(app: HerokuLikeApp, key: str) -> int:
     return pk[0]
 
 
-def switches(app: HerokuLikeApp, device: int) -> int:
+def switches(app: Outages, device: int) -> int:
     """How many times the simulated vendor carried out a switch of the device."""
     return app.scalar(
         "SELECT v.set_status_calls FROM vendors_simulateddevice v "
@@ -355,11 +322,11 @@ def test_a_command_whose_worker_is_killed_mid_send_settles_and_switches_once(her
     )
 
 
-def open_alerts(app: HerokuLikeApp) -> int:
+def open_alerts(app: Outages) -> int:
     return app.scalar("SELECT count(*) FROM interactions_alert WHERE resolved_at IS NULL")
 
 
-def alert_count(app: HerokuLikeApp, kind: str) -> int:
+def alert_count(app: Outages, kind: str) -> int:
     return app.scalar("SELECT count(*) FROM interactions_alert WHERE kind = %s", kind)
 
 

@@ -13,6 +13,14 @@ import pytest
 import yaml
 
 from .baking import bake, rendered_answers
+from .environment import (
+    ADDON_VARIABLES,
+    HEROKU_REDIS_VARIABLES,
+    dotenv_example_variables,
+    guide_variables,
+    procfile,
+    settings_variables,
+)
 from .locking import POST_GEN, lock_problem
 from .variants import RENDER_MATRIX
 
@@ -66,7 +74,10 @@ def test_the_expected_files_are_present_and_absent(variant):
         "config/settings/local.py",
         "config/settings/production.py",
         "config/settings/test.py",
+        "config/alerts.py",
+        "config/startup.py",
         "config/urls.py",
+        "config/vendor_settings.py",
         "config/wsgi.py",
         f"{slug}/users/models.py",
         f"{slug}/users/migrations/0001_initial.py",
@@ -80,11 +91,14 @@ def test_the_expected_files_are_present_and_absent(variant):
         f"{slug}/vendors/simulator.py",
         f"{slug}/vendors/simulator_api.py",
         f"{slug}/vendors/{answers['__vendor_module']}.py",
+        f"{slug}/vendors/checks.py",
         f"{slug}/interactions/jobs.py",
         f"{slug}/interactions/schedule.py",
         f"{slug}/interactions/management/commands/run_job.py",
         f"{slug}/interactions/management/commands/show_schedule.py",
         f"{slug}/interactions/management/commands/seed_demo.py",
+        f"{slug}/interactions/management/commands/send_test_alert.py",
+        f"{slug}/interactions/checks.py",
         f"{slug}/interactions/health.py",
         f"{slug}/interactions/admin.py",
         f"{slug}/api/views.py",
@@ -183,17 +197,13 @@ def test_the_lock_matches_the_pyproject_as_uv_would_write_it(variant):
 
 def test_procfile_has_the_processes_the_scheduler_needs(variant):
     project, answers = variant
-    processes = dict(
-        line.split(": ", 1) for line in (project / "Procfile").read_text().splitlines() if line
-    )
+    processes = procfile(project / "Procfile")
 
     assert processes["release"] == "python manage.py migrate --noinput"
     assert processes["web"].startswith("gunicorn config.wsgi")
     if answers["scheduler"] == "celery-beat":
-        expected = {"release", "web", "worker", "beat"} | (
-            {"flower"} if answers["use_flower"] else set()
-        )
-        assert set(processes) == expected
+        # No flower: Heroku routes requests to web dynos only.
+        assert set(processes) == {"release", "web", "worker", "beat"}
         # Heroku stops dynos with SIGTERM; Celery finishes its work on SIGQUIT.
         for name in ("worker", "beat"):
             assert processes[name].startswith("REMAP_SIGTERM=SIGQUIT celery --app config ")
@@ -203,12 +213,22 @@ def test_procfile_has_the_processes_the_scheduler_needs(variant):
         assert set(processes) == {"release", "web"}
 
 
+def test_flower_runs_locally_behind_the_password_in_its_variable(variant):
+    project, answers = variant
+    if answers["scheduler"] != "celery-beat":
+        return
+    processes = procfile(project / "Procfile.dev")
+
+    assert ("flower" in processes) == answers["use_flower"]
+    if answers["use_flower"]:
+        assert '--basic-auth="${FLOWER_BASIC_AUTH:?' in processes["flower"]
+
+
 def test_app_json_asks_heroku_for_what_the_answers_need(variant):
     project, answers = variant
     app = json.loads((project / "app.json").read_text())
 
     assert app["name"] == answers["project_name"]
-    assert app["env"]["DJANGO_SETTINGS_MODULE"]["value"] == "config.settings.production"
     assert app["env"]["DJANGO_SECRET_KEY"]["generator"] == "secret"
     assert "heroku-postgresql" in app["addons"]
     assert ("heroku-redis" in app["addons"]) == (answers["scheduler"] == "celery-beat")
@@ -223,6 +243,40 @@ def test_app_json_asks_heroku_for_what_the_answers_need(variant):
         }
     else:
         assert set(app["formation"]) == {"web"}
+
+
+def addon_variables(app: dict) -> set[str]:
+    return set().union(*(ADDON_VARIABLES.get(addon, set()) for addon in app["addons"]))
+
+
+def test_env_example_and_app_json_name_every_variable_the_settings_read(variant):
+    project, _ = variant
+    read = set(settings_variables(project))
+    app = json.loads((project / "app.json").read_text())
+
+    assert read - dotenv_example_variables((project / ".env.example").read_text()) == set()
+    assert read - set(app["env"]) - addon_variables(app) == set()
+
+
+def test_app_json_requires_what_production_requires(variant):
+    project, _ = variant
+    required = {name for name, needed in settings_variables(project).items() if needed}
+    app = json.loads((project / "app.json").read_text())
+    # In app.json a variable is required unless it says otherwise.
+    asked_for = {name for name, entry in app["env"].items() if entry.get("required", True)}
+
+    assert required - addon_variables(app) == asked_for - HEROKU_REDIS_VARIABLES
+
+
+def test_the_deploy_guide_sets_exactly_what_production_requires(variant):
+    project, answers = variant
+    required = {name for name, needed in settings_variables(project).items() if needed}
+    app = json.loads((project / "app.json").read_text())
+    redis = HEROKU_REDIS_VARIABLES if answers["scheduler"] == "celery-beat" else set()
+
+    guide = guide_variables((project / "README.md").read_text())
+
+    assert guide == required - addon_variables(app) | redis
 
 
 def test_pre_commit_runs_ruff_and_django_upgrade(variant):

@@ -1,15 +1,18 @@
 #!/usr/bin/env python
-"""Django's command-line utility; runs with local settings unless told otherwise."""
+"""Django's command-line utility: local settings on a laptop, production on a Heroku dyno
+(config/startup.py)."""
 
-import os
 import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    from config.startup import one_line_configuration_errors, use_default_settings
+
+    use_default_settings()
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    with one_line_configuration_errors():
+        execute_from_command_line(sys.argv)
 
 
 if __name__ == "__main__":

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, Protocol
 
 from celery import Celery
 from celery.schedules import schedule
-from celery.signals import worker_init
+from celery.signals import beat_init, worker_init
+
+from config.startup import (
+    one_line_configuration_errors,
+    refuse_to_start_unless_checks_pass,
+    use_default_settings,
+)
 
 if TYPE_CHECKING:
     from celery.worker import WorkController
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# Before the app exists: Celery sets up Django only when it finds DJANGO_SETTINGS_MODULE.
+use_default_settings()
 
 app = Celery("{{ cookiecutter.project_slug }}")
 # Every Celery setting lives in Django's settings, prefixed CELERY_.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_configure.connect
+def load_django_settings(sender: Celery, **kwargs: object) -> None:
+    # Celery reads its first setting deep inside its command-line parsing, where a missing
+    # variable would end in a traceback.
+    from django.conf import settings
+
+    with one_line_configuration_errors():
+        settings.INSTALLED_APPS  # noqa: B018
 
 
 @app.on_after_configure.connect
@@ -76,12 +92,17 @@ def visibility_timeout_problem(conf: BrokerSettings, max_retry_delay: float) -> 
 
 
 @worker_init.connect
-def refuse_to_start_with_a_short_visibility_timeout(
-    sender: WorkController, **kwargs: object
-) -> None:
+def refuse_to_start_misconfigured_worker(sender: WorkController, **kwargs: object) -> None:
     from django.conf import settings
 
     problem = visibility_timeout_problem(sender.app.conf, settings.VENDOR_RETRY_MAX_DELAY)
     if problem:
         # SystemExit, because Celery logs and swallows ordinary exceptions from signals.
         raise SystemExit(problem)
+    refuse_to_start_unless_checks_pass("worker")
+
+
+@beat_init.connect
+def refuse_to_start_misconfigured_beat(sender: object, **kwargs: object) -> None:
+    # Before RedBeat takes its lock, which a beat that then stops would hold until it expires.
+    refuse_to_start_unless_checks_pass("beat")

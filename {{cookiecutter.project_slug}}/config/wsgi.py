@@ -1,9 +1,18 @@
-"""WSGI entry point for gunicorn: `gunicorn config.wsgi`."""
+"""WSGI entry point for gunicorn: `gunicorn config.wsgi --preload`.
 
-import os
+Loaded before gunicorn forks (--preload), so a setting that is missing stops gunicorn with
+one line instead of failing every worker it starts.
+"""
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+from config.startup import (
+    one_line_configuration_errors,
+    refuse_to_start_unless_checks_pass,
+    use_default_settings,
+)
 
-application = get_wsgi_application()
+use_default_settings()
+with one_line_configuration_errors():
+    application = get_wsgi_application()
+refuse_to_start_unless_checks_pass("web")

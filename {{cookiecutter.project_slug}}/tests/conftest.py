@@ -7,10 +7,14 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# Variables the settings read; each test of settings starts without them.
+# Variables the settings read, and DYNO, which chooses them; each test of settings starts
+# without them.
 SETTINGS_VARIABLES = (
     "DJANGO_",
+    "DYNO",
     "DATABASE_URL",
+    "EMAIL_URL",
+    "{{ cookiecutter.__vendor_module.upper() }}_API_",
 {%- if cookiecutter.scheduler == "celery-beat" %}
     "REDIS_URL",
 {%- endif %}
@@ -18,33 +22,48 @@ SETTINGS_VARIABLES = (
 )
 
 
-@pytest.fixture
+def fresh_environment(**variables: str) -> dict[str, str]:
+    """This process's environment less the variables of settings, plus `variables`; the .env
+    file is ignored, so that only the variables given count."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_VARIABLES)}
+    return environment | {"DJANGO_READ_DOT_ENV_FILE": "False", **variables}
+
+
+@pytest.fixture(scope="session")
 def settings_in_fresh_process():
     """Evaluate an expression on django.conf.settings in a new interpreter.
 
-    Settings are read once per process, so changing the environment needs a new one. The .env
-    file is ignored, so that only the variables given here count.
+    Settings are read once per process, so changing the environment needs a new one.
     """
 
     def evaluate(module: str, expression: str, **variables: str) -> subprocess.CompletedProcess:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_VARIABLES)}
-        environment |= {
-            "DJANGO_SETTINGS_MODULE": module,
-            "DJANGO_READ_DOT_ENV_FILE": "False",
-            **variables,
-        }
         setup = "import django; django.setup(); from django.conf import settings"
-        code = f"{setup}; print({expression})"
-        return subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=PROJECT_ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        return run_python(
+            ["-c", f"{setup}; print({expression})"], DJANGO_SETTINGS_MODULE=module, **variables
         )
 
     return evaluate
+
+
+@pytest.fixture
+def manage_in_fresh_process():
+    """Run manage.py in a new interpreter, with the given variables only, as a dyno would."""
+
+    def manage(*arguments: str, **variables: str) -> subprocess.CompletedProcess:
+        return run_python(["manage.py", *arguments], **variables)
+
+    return manage
+
+
+def run_python(arguments: list[str], **variables: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=PROJECT_ROOT,
+        env=fresh_environment(**variables),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture
@@ -59,8 +78,7 @@ def settings_module(monkeypatch):
         for name in os.environ:
             if name.startswith(SETTINGS_VARIABLES):
                 monkeypatch.delenv(name)
-        monkeypatch.setenv("DJANGO_READ_DOT_ENV_FILE", "False")
-        for name, value in variables.items():
+        for name, value in fresh_environment(**variables).items():
             monkeypatch.setenv(name, value)
         for name in fresh:
             monkeypatch.delitem(sys.modules, name, raising=False)

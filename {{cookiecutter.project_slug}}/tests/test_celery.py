@@ -1,3 +1,4 @@
+import logging
 import ssl
 from types import SimpleNamespace
 
@@ -39,6 +40,17 @@ def test_redis_url_sends_tasks_to_redis(settings_module):
 
     assert local.CELERY_BROKER_URL == "redis://localhost:6379/0"
     assert local.CELERY_TASK_ALWAYS_EAGER is False
+
+
+def test_tasks_run_in_process_without_a_warning_about_the_broker(settings_module, caplog):
+    # Running a task in-process still takes a broker connection, for which kombu warns "No
+    # hostname was supplied" (in every command that sends a task) when the URL names none.
+    local = settings_module("config.settings.local")
+
+    with caplog.at_level(logging.WARNING, logger="kombu"):
+        celery_app.connection_for_write(local.CELERY_BROKER_URL).info()
+
+    assert [record.getMessage() for record in caplog.records] == []
 
 
 def test_rediss_url_turns_on_tls_for_broker_results_and_cache(settings_module):

@@ -9,6 +9,8 @@ from django.utils.module_loading import import_string
 
 from config import mail_throttle
 
+from .test_settings import REQUIRED_IN_PRODUCTION
+
 WINDOW = 600
 
 
@@ -25,18 +27,7 @@ def mailed(settings_module, monkeypatch):
 {%- if cookiecutter.use_sentry %}
     monkeypatch.setattr("config.sentry.init_sentry", lambda **options: None)
 {%- endif %}
-    production = settings_module(
-        "config.settings.production",
-        DJANGO_SECRET_KEY="x" * 50,
-        DJANGO_ALLOWED_HOSTS="example.com",
-        DATABASE_URL="sqlite:///unused.sqlite3",
-{%- if cookiecutter.scheduler == "celery-beat" %}
-        REDIS_URL="redis://127.0.0.1:6379/0",
-{%- endif %}
-{%- if cookiecutter.use_sentry %}
-        SENTRY_DSN="https://public@sentry.example.com/1",
-{%- endif %}
-    )
+    production = settings_module("config.settings.production", **REQUIRED_IN_PRODUCTION)
     mail_handler = production.LOGGING["handlers"]["mail_admins"]
     handler = import_string(mail_handler["class"])()
     handler.setFormatter(logging.Formatter(production.LOGGING["formatters"]["mail"]["format"]))

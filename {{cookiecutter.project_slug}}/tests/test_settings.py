@@ -1,17 +1,24 @@
 """Each environment's settings come from the environment, as the README says."""
 
+import socket
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+
+from config.startup import LOCAL, PRODUCTION, default_settings_module
 
 REQUIRED_IN_PRODUCTION = {
     "DJANGO_SECRET_KEY": "a-production-secret-key-that-is-long-and-random-enough-0123456789",
     "DJANGO_ALLOWED_HOSTS": "example.herokuapp.com",
     "DATABASE_URL": "postgres://user:password@db.example.com:5432/iot",
+    "EMAIL_URL": "smtp+tls://alerts:password@smtp.example.com:587",
+    "DJANGO_ADMINS": "Ann <ann@example.com>, bob@example.com",
 {%- if cookiecutter.scheduler == "celery-beat" %}
     "REDIS_URL": "redis://redis.example.com:6379/0",
 {%- endif %}
 {%- if cookiecutter.use_sentry %}
-    "SENTRY_DSN": "https://public@sentry.example.com/1",
+    # Nothing listens there: events sent while testing are refused at once.
+    "SENTRY_DSN": "http://public@127.0.0.1:9/1",
 {%- endif %}
 }
 
@@ -28,14 +35,23 @@ def test_database_url_selects_postgresql(settings_module):
     assert local.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 
+@pytest.mark.parametrize("dyno", ["web.1", "release.2", "scheduler.4821", "run.9157"])
+def test_every_heroku_dyno_runs_production_settings(dyno):
+    assert default_settings_module({"DYNO": dyno}) == PRODUCTION
+
+
+def test_anywhere_else_runs_local_settings():
+    assert default_settings_module({"PORT": "8000"}) == LOCAL
+
+
 def test_production_loads_with_the_required_variables(settings_in_fresh_process):
     # A process of its own: production settings start error reporting when they load.
     result = settings_in_fresh_process(
-        "config.settings.production", "settings.ALLOWED_HOSTS", **REQUIRED_IN_PRODUCTION
+        "config.settings.production", "settings.ADMINS", **REQUIRED_IN_PRODUCTION
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['example.herokuapp.com']"
+    assert result.stdout.strip() == "[('Ann', 'ann@example.com'), ('', 'bob@example.com')]"
 
 
 @pytest.mark.parametrize("missing", list(REQUIRED_IN_PRODUCTION))
@@ -44,3 +60,50 @@ def test_production_refuses_to_start_without_each_required_variable(settings_mod
 
     with pytest.raises(ImproperlyConfigured, match=f"Set the {missing} environment variable"):
         settings_module("config.settings.production", **variables)
+
+
+def test_manage_py_on_a_dyno_without_a_required_variable_says_so_in_one_line(
+    manage_in_fresh_process,
+):
+    variables = {k: v for k, v in REQUIRED_IN_PRODUCTION.items() if k != "EMAIL_URL"}
+
+    result = manage_in_fresh_process("check", DYNO="run.1", **variables)
+
+    assert result.returncode == 1
+    assert result.stderr == "Set the EMAIL_URL environment variable\n"
+
+
+VENDOR_SETTINGS = {
+    "{{ cookiecutter.__vendor_module.upper() }}_API_URL": "https://api.example.com/v1/",
+    "{{ cookiecutter.__vendor_module.upper() }}_API_TOKEN": "a-token",
+}
+
+
+@pytest.mark.parametrize("missing", list(VENDOR_SETTINGS))
+def test_production_commands_refuse_to_start_without_a_vendor_setting(
+    manage_in_fresh_process, missing
+):
+    vendor = {k: v for k, v in VENDOR_SETTINGS.items() if k != missing}
+
+    result = manage_in_fresh_process("check", DYNO="run.1", **REQUIRED_IN_PRODUCTION, **vendor)
+
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if missing in line]
+    assert line.startswith(f"?: (vendors.E001) Set the {missing} environment variable:")
+
+
+def test_send_test_alert_in_production_fails_in_one_line_when_mail_is_refused(
+    manage_in_fresh_process,
+):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    variables = {**REQUIRED_IN_PRODUCTION, **VENDOR_SETTINGS}
+    variables["EMAIL_URL"] = f"smtp://127.0.0.1:{closed_port}"
+
+    result = manage_in_fresh_process("send_test_alert", DYNO="run.1", **variables)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("CommandError")]
+    assert error.startswith("CommandError: The test alert was not sent: ")

@@ -12,6 +12,8 @@ from typing import Any
 
 import environ
 
+from config.vendor_settings import VendorSetting, vendor
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -19,7 +21,11 @@ env = environ.Env()
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").exists():
     env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Local settings turn it on, for a developer's machine only.
+DEBUG = False
+# Production settings set it: with it, a start-up without what production needs is refused
+# (the system checks of vendors/checks.py and interactions/checks.py).
+PRODUCTION = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 
 # SQLite when DATABASE_URL is unset, so the project runs with nothing installed but Python.
@@ -57,12 +63,33 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "{{ cookiecutter.project_slug }}.users.throttling.SignInThrottleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 # Our own user model from the first migration: swapping auth.User later is a hard migration.
 AUTH_USER_MODEL = "users.User"
+# Django's password backend, throttled: every sign-in by password (the API's token, the
+# dashboard's and the admin's sign-in pages) goes through it (users/throttling.py).
+AUTHENTICATION_BACKENDS = [
+    "{{ cookiecutter.project_slug }}.users.throttling.ThrottledModelBackend",
+]
+# Failed sign-ins allowed within the window, per client address and per username; beyond
+# either, attempts are answered 429 with Retry-After until the oldest failure leaves the window.
+# Per address, so one client cannot try many passwords, or one password on many accounts; per
+# username, higher, so many addresses cannot guess one password, while one address reaches its
+# own limit long before it could lock a person out. Counted in the database, which every
+# process shares.
+SIGN_IN_THROTTLE = {
+    "WINDOW_SECONDS": 15 * 60,
+    "FAILURES_PER_ADDRESS": 20,
+    "FAILURES_PER_USERNAME": 50,
+}
+# Proxies in front of the project, each appending to X-Forwarded-For the address it was reached
+# from; the client's address is read that many entries from the end (users/throttling.py).
+# 0 when served directly: REMOTE_ADDR is then the client's.
+FORWARDED_FOR_PROXIES = 0
 
 ROOT_URLCONF = "config.urls"
 LOGIN_URL = "login"
@@ -106,33 +133,40 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Vendors: every device names one. CLIENT is a class in the vendors package, built once per
-# process with OPTIONS by vendors/registry.py.
+# Vendors: every device names one. An entry declares the vendor's client and its settings,
+# each read from one environment variable (config/vendor_settings.py).
 VENDORS: dict[str, dict[str, Any]] = {
-    "simulator": {
-        "CLIENT": "simulator.SimulatorClient",
+    "simulator": vendor(
+        env,
+        "simulator.SimulatorClient",
         # Knobs for demos, tests and benchmarks: slow or faulty vendors on demand.
-        "OPTIONS": {
-            "latency": env.float("SIMULATOR_LATENCY", default=0.0),
-            "error_rate": env.float("SIMULATOR_ERROR_RATE", default=0.0),
-            "timeout_rate": env.float("SIMULATOR_TIMEOUT_RATE", default=0.0),
-            "max_concurrent_calls": env.int("SIMULATOR_MAX_CONCURRENT_CALLS", default=0),
-            "retry_after": env.float("SIMULATOR_RETRY_AFTER", default=1.0),
-            "reading_period": env.int("SIMULATOR_READING_PERIOD", default=60),
-            "batch_size": env.int("SIMULATOR_BATCH_SIZE", default=100),
-        },
-    },
-    "{{ cookiecutter.__vendor_module }}": {
-        "CLIENT": "{{ cookiecutter.__vendor_module }}.{{ cookiecutter.__vendor_class }}",
-        "OPTIONS": {
-            "base_url": env("{{ cookiecutter.__vendor_module.upper() }}_API_URL", default=""),
-            "api_token": env("{{ cookiecutter.__vendor_module.upper() }}_API_TOKEN", default=""),
-            "timeout": env.float(
-                "{{ cookiecutter.__vendor_module.upper() }}_API_TIMEOUT",
-                default=10.0,
-            ),
-        },
-    },
+        VendorSetting("latency", "SIMULATOR_LATENCY", default=0.0),
+        VendorSetting("error_rate", "SIMULATOR_ERROR_RATE", default=0.0),
+        VendorSetting("timeout_rate", "SIMULATOR_TIMEOUT_RATE", default=0.0),
+        VendorSetting("max_concurrent_calls", "SIMULATOR_MAX_CONCURRENT_CALLS", default=0),
+        VendorSetting("retry_after", "SIMULATOR_RETRY_AFTER", default=1.0),
+        VendorSetting("reading_period", "SIMULATOR_READING_PERIOD", default=60),
+        VendorSetting("batch_size", "SIMULATOR_BATCH_SIZE", default=100),
+    ),
+    "{{ cookiecutter.__vendor_module }}": vendor(
+        env,
+        "{{ cookiecutter.__vendor_module }}.{{ cookiecutter.__vendor_class }}",
+        VendorSetting(
+            "base_url",
+            "{{ cookiecutter.__vendor_module.upper() }}_API_URL",
+            required_in_production=True,
+        ),
+        VendorSetting(
+            "api_token",
+            "{{ cookiecutter.__vendor_module.upper() }}_API_TOKEN",
+            required_in_production=True,
+        ),
+        VendorSetting(
+            "timeout",
+            "{{ cookiecutter.__vendor_module.upper() }}_API_TIMEOUT",
+            default=10.0,
+        ),
+    ),
 }
 # The simulated vendor's REST API (vendors/simulator_api.py), served by this project.
 SIMULATOR_API_ENABLED = env.bool("SIMULATOR_API_ENABLED", default=False)
@@ -146,6 +180,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Bodies too deep or too large are a 4xx in JSON, never a 500 (api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "{{ cookiecutter.project_slug }}.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "{{ cookiecutter.project_slug }}.api.parsers.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "{{ cookiecutter.project_slug }}.api.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -172,16 +213,26 @@ SPECTACULAR_SETTINGS = {
 }
 
 ADMINS = [("{{ cookiecutter.author_name }}", "{{ cookiecutter.email }}")]
+# Error reports hide settings named like secrets, and the credentials of any URL: Django's own
+# filter shows a broker's or a cache's URL with its password (config/redaction.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.redaction.ExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Log lines without credentials, even where a library logs a URL (config/redaction.py).
+        "plain": {
+            "class": "config.redaction.Formatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
+    # Django's loggers lose the handlers Django gives them, which would print or mail their
+    # records a second time, unredacted: the root's handlers write them.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
 
@@ -205,7 +256,10 @@ VENDOR_RETRY_MAX_DELAY = env.float("VENDOR_RETRY_MAX_DELAY", default=300.0)
 # Celery. Without REDIS_URL, tasks run in-process as they are called, so local development
 # needs nothing but Python; with it, they go through Redis to a worker.
 REDIS_URL = env("REDIS_URL", default="")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# In-process tasks still pass through a broker connection: one with a host name, for which
+# kombu has no "No hostname was supplied" warning.
+IN_PROCESS_BROKER_URL = "memory://localhost/"
+CELERY_BROKER_URL = REDIS_URL or IN_PROCESS_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

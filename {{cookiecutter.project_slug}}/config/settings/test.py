@@ -1,7 +1,7 @@
 """Settings for the test suite: fast, isolated, no outside services unless asked for."""
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES, STORAGES
+from .base import BASE_DIR, DATABASES, {% if cookiecutter.scheduler == "celery-beat" %}IN_PROCESS_BROKER_URL, {% endif %}STORAGES
 
 SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
@@ -25,7 +25,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 # Tasks run in-process unless a test starts a worker, and never on a developer's Redis.
-CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_URL = IN_PROCESS_BROKER_URL
 # The in-memory broker is polled; a test's worker should not idle a second between tasks.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.01}
 CELERY_TASK_ALWAYS_EAGER = True

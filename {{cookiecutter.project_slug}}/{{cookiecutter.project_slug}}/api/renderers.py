@@ -30,7 +30,14 @@ class JSONRenderer(renderers.JSONRenderer):
         if self.get_indent(accepted_media_type or "", renderer_context or {}):
             # Pretty output was asked for: DRF's own renderer indents it.
             return super().render(data, accepted_media_type, renderer_context)
-        output = orjson.dumps(data, default=self.encoder_class().default, option=orjson.OPT_UTC_Z)
+        try:
+            output = orjson.dumps(
+                data, default=self.encoder_class().default, option=orjson.OPT_UTC_Z
+            )
+        except orjson.JSONEncodeError:
+            # What orjson cannot write, such as an integer beyond 64 bits saved by code that
+            # skipped validation, DRF's renderer writes: a slower answer rather than a 500.
+            return super().render(data, accepted_media_type, renderer_context)
         for character, escaped in LINE_SEPARATORS.items():
             output = output.replace(character, escaped)
         return output

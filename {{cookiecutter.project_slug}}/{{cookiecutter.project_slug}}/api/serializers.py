@@ -6,7 +6,6 @@ and the schema documents each of them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,28 +24,6 @@ from ..observations.models import Attribute, Status
 from ..observations.queries import BUCKETS, MAX_BUCKETS
 
 DEFAULT_HISTORY = timedelta(hours=24)
-
-
-def unstorable(value: object) -> str | None:
-    """Why a JSON value cannot be stored in every database we run on, or None if it can.
-
-    PostgreSQL's jsonb refuses NUL characters, lone surrogates and infinite numbers, all of
-    which a JSON body can carry; they would fail the insert with a 500 instead of a 400.
-    """
-    if isinstance(value, str):
-        if "\x00" in value:
-            return "a text contains a NUL character"
-        if any("\ud800" <= character <= "\udfff" for character in value):
-            return "a text contains a lone surrogate"
-    elif isinstance(value, float) and not math.isfinite(value):
-        return "a number is not finite"
-    elif isinstance(value, dict):
-        return next(
-            (why for item in value.items() for part in item if (why := unstorable(part))), None
-        )
-    elif isinstance(value, list):
-        return next((why for item in value if (why := unstorable(item))), None)
-    return None
 
 
 # Models describe the fields; the latest readings, plain tuples with the same names, are written
@@ -110,10 +87,9 @@ class DeviceSerializer(serializers.ModelSerializer):
         return fields
 
     def validate_metadata(self, metadata: object) -> dict[str, Any]:
+        # Whether it can be stored at all, the model field's validators have said.
         if not isinstance(metadata, dict):
             raise serializers.ValidationError('Give a JSON object, e.g. {"model": "X1"}.')
-        if why := unstorable(metadata):
-            raise serializers.ValidationError(f"Cannot store this metadata: {why}.")
         return metadata
 
 

@@ -25,7 +25,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,6 +41,7 @@ from ..interactions.control import IdempotencyKeyReused, request_status
 from ..interactions.models import Command
 from ..observations import queries
 from . import serializers
+from .parsers import JSONParser
 
 if TYPE_CHECKING:
     # The stubs' name for what get_permissions() returns; DRF itself has none.
@@ -304,3 +305,6 @@ class LatestReadingsView(APIView):
 @extend_schema(tags=["auth"])
 class ObtainTokenView(ObtainAuthToken):
     """Trade a username and password for the token to send as `Authorization: Token <key>`."""
+
+    # DRF's view names its own parsers: the same, but JSON parsed within limits.
+    parser_classes = [FormParser, MultiPartParser, JSONParser]

@@ -8,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
 from django.utils import timezone
 
+from ..safejson import JSONField
+
 if TYPE_CHECKING:
     # django-stubs' name for AUTH_USER_MODEL or AnonymousUser, which its mypy plugin resolves.
     from django.contrib.auth.models import _AnyUser
@@ -72,7 +74,7 @@ class Device(models.Model):
         help_text="The vendor whose cloud reaches this device: a key of settings.VENDORS.",
     )
     vendor_device_id = models.CharField("vendor's device id", max_length=100)
-    metadata = models.JSONField(
+    metadata = JSONField(
         default=dict,
         blank=True,
         help_text="What the vendor says of the device: model, firmware, features.",

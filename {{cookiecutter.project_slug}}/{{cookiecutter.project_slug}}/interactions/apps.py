@@ -7,14 +7,18 @@ from django.apps import AppConfig
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from django.conf import settings
 {%- endif %}
+from django.core import checks
 
 
 class InteractionsConfig(AppConfig):
     name = "{{ cookiecutter.project_slug }}.interactions"
     verbose_name = "Interactions"
-{%- if cookiecutter.scheduler == "celery-beat" %}
 
     def ready(self) -> None:
+        from .checks import alerts_reach_someone
+
+        checks.register(alerts_reach_someone, "alerts")
+{%- if cookiecutter.scheduler == "celery-beat" %}
         # RUN_MAIN: set by runserver's autoreloader in the process that serves requests.
         if settings.CELERY_TASK_ALWAYS_EAGER and os.environ.get("RUN_MAIN") == "true":
             print(

@@ -18,7 +18,6 @@ error_rate, and at timeout_rate a 504 after `timeout` seconds.
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 from collections.abc import Callable
@@ -26,10 +25,12 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
+from ..safejson import UnsafeJSON, loads
 from .base import (
     AttributeReading,
     RateLimited,
@@ -41,6 +42,7 @@ from .base import (
 from .simulator import simulated_cloud
 
 View = Callable[..., dict]
+STATUS_BODY = '{"is_on": true} or {"is_on": false}'
 
 
 class BadRequest(Exception):
@@ -157,11 +159,13 @@ def readings(request: HttpRequest) -> dict:
 @api_view("PUT")
 def device_status(request: HttpRequest, vendor_device_id: str) -> dict:
     try:
-        body = json.loads(request.body)
-    except ValueError:  # not JSON, or not UTF-8
-        raise BadRequest('the body is not JSON: send {"is_on": true} or {"is_on": false}') from None
+        body = loads(request.body)
+    except RequestDataTooBig as error:  # larger than DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise BadRequest(str(error)) from None
+    except UnsafeJSON as error:
+        raise BadRequest(f"the body is not JSON ({error}): send {STATUS_BODY}") from None
     if not isinstance(body, dict) or not isinstance(body.get("is_on"), bool):
-        raise BadRequest('the body needs a boolean is_on: send {"is_on": true} or {"is_on": false}')
+        raise BadRequest(f"the body needs a boolean is_on: send {STATUS_BODY}")
     return status_json(simulated_cloud().set_status(vendor_device_id, body["is_on"]))
 
 

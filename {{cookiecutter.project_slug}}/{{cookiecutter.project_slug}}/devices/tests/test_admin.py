@@ -1,3 +1,4 @@
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -84,3 +85,54 @@ def test_staff_give_a_device_an_owner_in_the_admin(admin_client):
 
     device.refresh_from_db()
     assert device.owner == owner
+
+
+def change_device(admin_client, device, metadata: str):
+    return admin_client.post(
+        reverse("admin:devices_device_change", args=[device.pk]),
+        {
+            "name": device.name,
+            "location": device.location,
+            "vendor": device.vendor,
+            "vendor_device_id": device.vendor_device_id,
+            "metadata": metadata,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "Enter valid JSON: nested deeper than 32 levels."),
+        (
+            '{"a":' * 100_000 + "1" + "}" * 100_000,
+            "Enter valid JSON: nested deeper than 32 levels.",
+        ),
+        (
+            json.dumps({"serial": 2**64}),
+            'Cannot store an integer beyond 64 bits (send it as a string) at ["serial"].',
+        ),
+        ('{"reading": NaN}', "Enter valid JSON: NaN is not a JSON number (send null or a string)."),
+        ('{"reading": 1e400}', 'Cannot store a number that is not finite at ["reading"].'),
+        ('{"note": "a\\u0000b"}', 'Cannot store a text with a NUL character at ["note"].'),
+    ],
+)
+def test_metadata_that_cannot_be_stored_is_a_form_error(admin_client, metadata, error):
+    device = DeviceFactory.create(metadata={"model": "X1"})
+
+    response = change_device(admin_client, device, metadata)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["metadata"] == [error]
+    device.refresh_from_db()
+    assert device.metadata == {"model": "X1"}
+
+
+def test_metadata_with_the_largest_64_bit_integer_is_saved(admin_client):
+    device = DeviceFactory.create()
+
+    response = change_device(admin_client, device, json.dumps({"serial": 2**64 - 1}))
+
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.metadata == {"serial": 2**64 - 1}

@@ -174,7 +174,18 @@ def test_a_read_of_more_than_100_ids_is_400(client, auth):
 
 
 @pytest.mark.parametrize(
-    "body", [b"on, please", b"\xff\xfe", b"[]", b"{}", b'{"is_on": "yes"}', b'{"is_on": 1}']
+    "body",
+    [
+        b"on, please",
+        b"\xff\xfe",
+        b"[]",
+        b"{}",
+        b'{"is_on": "yes"}',
+        b'{"is_on": 1}',
+        b'{"is_on": NaN}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"is_on":' * 100_000 + b"true" + b"}" * 100_000,
+    ],
 )
 def test_a_put_without_a_boolean_is_on_is_400(client, auth, body):
     response = client.put(

@@ -1,0 +1,58 @@
+"""How every process starts: with which settings, and what stops it.
+
+manage.py, config/wsgi.py (gunicorn)
+{%- if cookiecutter.scheduler == "celery-beat" %} and config/celery.py (the worker and beat){% endif %}
+call use_default_settings() before Django loads anything, so the choice is made here alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from django.core.exceptions import ImproperlyConfigured
+
+LOCAL = "config.settings.local"
+PRODUCTION = "config.settings.production"
+
+logger = logging.getLogger(__name__)
+
+
+def default_settings_module(environ: Mapping[str, str] = os.environ) -> str:
+    """Production on a Heroku dyno, local settings anywhere else.
+
+    Heroku sets DYNO in every dyno it starts: web and worker processes, the release phase,
+    Scheduler jobs and `heroku run`. A laptop, CI and Heroku's build have none. So a plain
+    `git push heroku` runs production settings without DJANGO_SETTINGS_MODULE, and manage.py
+    on a laptop stays local. Elsewhere than Heroku, set DJANGO_SETTINGS_MODULE.
+    """
+    return PRODUCTION if environ.get("DYNO") else LOCAL
+
+
+def use_default_settings() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings_module())
+
+
+@contextmanager
+def one_line_configuration_errors() -> Iterator[None]:
+    """A missing or malformed setting stops the process with its message, not a traceback:
+    "Set the EMAIL_URL environment variable" is all a person needs to read."""
+    try:
+        yield
+    except ImproperlyConfigured as error:
+        sys.exit(str(error))
+
+
+def refuse_to_start_unless_checks_pass(process: str) -> None:
+    """Run the system checks, as every manage.py command does before it starts, in a process
+    that manage.py does not start; an error stops it with one line each."""
+    from django.conf import settings
+    from django.core import checks
+
+    errors = [m for m in checks.run_checks() if m.is_serious() and not m.is_silenced()]
+    if errors:
+        sys.exit("\n".join(str(error) for error in errors))
+    logger.info("%s started with %s", process, settings.SETTINGS_MODULE)
