@@ -395,3 +395,38 @@ def test_a_vendor_outage_is_one_alert_and_few_emails(heroku):
         f"/health/ 503 during, 200 and every alert resolved {recovered_in:.1f} s after; "
         f"{len(emails)} emails: {emails}"
     )
+
+
+def test_a_worker_restarted_mid_send_stops_cleanly_and_loses_nothing(heroku):
+    # Heroku restarts dynos with SIGTERM (a deploy, the daily restart); the Procfile remaps it
+    # to a cold shutdown. Each restart here comes while a command is being sent.
+    restarts = 5
+    app = heroku(devices=restarts, SIMULATOR_LATENCY="1")
+    web, beat, worker = app.start("web"), app.start("beat"), app.start("worker")
+    wait_for(lambda: app.health() == 200, 120, f"the app up\n{logs(web, worker, beat)}")
+    workers, commands = [worker], []
+    for number, device in enumerate(device_ids(app)):
+        _, _, command = post_command(app, device, False, f"restart-{number}")
+        commands.append(command["id"])
+        wait_for(
+            lambda: command_state(app, command["id"])[0] != "queued",  # noqa: B023
+            60,
+            f"command {number} taken\n{logs(workers[-1])}",
+            poll=0.1,
+        )
+        workers[-1].stop()
+        workers.append(app.start("worker", f"worker-{number + 2}"))
+    wait_for(
+        lambda: all(command_state(app, c)[0] in SETTLED for c in commands),
+        int(KNOBS["COMMAND_TIMEOUT_SECONDS"]) + 3 * int(KNOBS["MONITOR_INTERVAL_SECONDS"]),
+        f"every command settled\n{logs(*workers[-2:])}",
+    )
+
+    assert [command_state(app, c) for c in commands] == [("confirmed", "")] * restarts
+    assert [switches(app, device) for device in device_ids(app)] == [1] * restarts
+    assert critical_lines(*workers) == []
+    assert all("Cold shutdown" in worker.log for worker in workers[:-1])
+    print(
+        f"\nworker restarts: {restarts} SIGTERMs, each mid-send: no CRITICAL, {restarts} "
+        "commands confirmed, each device switched once"
+    )

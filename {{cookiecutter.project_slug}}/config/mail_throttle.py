@@ -1,8 +1,9 @@
 """Mail a repeated ERROR once per window, saying how many like it were not mailed.
 
-During an incident one error repeats: a worker retrying its broker connection every few
-seconds, each batch of a vendor outage giving up. The admins get the first one at once, and
-the next one a window later, with how many they were spared in between. Every record still
+During an incident one error repeats, for every device or every run, or{% if cookiecutter.scheduler == "celery-beat" %} as a
+worker retries its broker connection{% else %} at every request
+that fails alike{% endif %}. The admins get the first one at once, and the next
+one a window later, with how many they were spared in between. Every record still
 reaches the logs{% if cookiecutter.use_sentry %} and Sentry{% endif %}: this filter sits on the mail handler only, in each process.
 
 Records are alike when they come from the same logger and line of code (the message before its

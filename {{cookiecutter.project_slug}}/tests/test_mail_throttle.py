@@ -44,13 +44,13 @@ def mailed(settings_module, monkeypatch):
 
 def test_a_repeated_error_is_mailed_once_per_window_with_a_count(mailed, clock):
     for attempt in range(1, 6):
-        mailed.error("Cannot connect to redis: try %d", attempt)
+        mailed.error("Cannot reach the vendor: try %d", attempt)
     clock.now += WINDOW + 1
-    mailed.error("Cannot connect to redis: try %d", 6)
+    mailed.error("Cannot reach the vendor: try %d", 6)
 
     assert [message.subject.split("ERROR: ")[1] for message in mail.outbox] == [
-        "Cannot connect to redis: try 1",
-        "Cannot connect to redis: try 6",
+        "Cannot reach the vendor: try 1",
+        "Cannot reach the vendor: try 6",
     ]
     assert "4 more like this were not mailed since the last one, 10 minutes ago." in (
         mail.outbox[1].body
@@ -59,7 +59,7 @@ def test_a_repeated_error_is_mailed_once_per_window_with_a_count(mailed, clock):
 
 
 def test_errors_from_other_lines_and_incidents_are_mailed_on_their_own(mailed, clock):
-    mailed.error("Cannot connect to redis: try %d", 1)
+    mailed.error("Cannot reach the vendor: try %d", 1)
     mailed.error("Vendor %s refused device %s", "acme", "plug-1")
     mailed.error("1 problems: %s", "devices silent", extra={"incident": "7x1"})
     mailed.error("1 problems: %s", "devices silent", extra={"incident": "7x2"})
