@@ -138,7 +138,14 @@ def _queue_or_leave_to_the_sweeper(command_id: int) -> None:
 def request_refresh(device_ids: list[int]) -> str:
 {%- if cookiecutter.scheduler == "celery-beat" %}
     """Queue a refresh of these devices; return what was done, for the person who asked."""
-    refresh_devices.delay_on_commit(device_ids)
+    try:
+        refresh_devices.delay_on_commit(device_ids)
+    except OperationalError as error:
+        logger.warning("Refresh of %d devices not queued: %s", len(device_ids), error)
+        return (
+            "The task queue cannot be reached, so nothing was refreshed: try again in "
+            f"{CommandNotQueued.retry_after} s."
+        )
     return f"Queued a refresh of {len(device_ids)} devices."
 {%- else %}
     """Refresh these devices now; return what was done, for the person who asked."""

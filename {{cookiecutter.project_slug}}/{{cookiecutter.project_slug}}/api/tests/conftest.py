@@ -4,7 +4,12 @@ from rest_framework.test import APIClient
 from ...devices.tests.factories import UserFactory
 
 # The vendor fakes of the interactions tests, for commands sent through the API.
-from ...interactions.tests.conftest import fake_vendor  # noqa: F401
+from ...interactions.tests.conftest import (
+    fake_vendor,  # noqa: F401
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    queue_down,  # noqa: F401
+{%- endif %}
+)
 
 
 @pytest.fixture

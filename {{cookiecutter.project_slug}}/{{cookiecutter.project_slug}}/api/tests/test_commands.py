@@ -51,27 +51,6 @@ def test_a_command_is_accepted_with_where_to_poll_it(switch, device):
     assert body["url"].endswith(f"/api/commands/{command.pk}/")
 
 
-@pytest.fixture
-def queue_down(monkeypatch):
-    """The task queue refuses every message until `queue_down.up()`."""
-    from kombu.exceptions import OperationalError
-
-    from ...interactions import tasks
-
-    class Queue:
-        is_up = False
-        published: list[int] = []
-
-        def delay(self, command_id):
-            if not self.is_up:
-                raise OperationalError("Error 111 connecting to 127.0.0.1:6379.")
-            self.published.append(command_id)
-
-    queue = Queue()
-    monkeypatch.setattr(tasks.send_command, "delay", queue.delay)
-    return queue
-
-
 # Outside a transaction, as a request is: the command is queued during the request.
 @pytest.mark.django_db(transaction=True)
 def test_a_command_the_queue_refuses_is_a_503_with_retry_after(api, device, queue_down):
@@ -104,7 +83,7 @@ def test_a_retry_with_the_same_key_after_a_503_queues_the_command(api, device, q
     command = Command.objects.get()
     assert (refused.status_code, accepted.status_code, again.status_code) == (503, 202, 202)
     assert accepted.json()["id"] == command.pk and accepted.json()["state"] == "queued"
-    assert queue_down.published == [command.pk]
+    assert queue_down.published == [("interactions.send_command", (command.pk,))]
 {%- else %}
 
 

@@ -4,6 +4,9 @@ from datetime import datetime, timedelta
 import pytest
 from django.urls import reverse
 
+{% if cookiecutter.scheduler == "celery-beat" -%}
+from ...interactions.tests.conftest import queue_down  # a fixture, found by pytest here
+{% endif -%}
 from ...observations.tests.factories import AttributeFactory, StatusFactory
 from .factories import DeviceFactory, UserFactory
 
@@ -136,3 +139,24 @@ def test_metadata_with_the_largest_64_bit_integer_is_saved(admin_client):
     assert response.status_code == 302
     device.refresh_from_db()
     assert device.metadata == {"serial": 2**64 - 1}
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+# Outside a transaction, as an action runs: its tasks are queued while it runs.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures(queue_down.__name__)
+@pytest.mark.parametrize("action", ["refresh_now", "turn_off"])
+def test_an_action_the_task_queue_refuses_says_so_in_one_message(admin_client, action):
+    device = DeviceFactory.create()
+
+    response = admin_client.post(
+        reverse("admin:devices_device_changelist"),
+        {"action": action, "_selected_action": [device.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    (message,) = [str(message) for message in response.context["messages"]]
+    assert message.startswith("The task queue cannot be reached, so nothing was ")
+    assert message.endswith(": try again in 30 s.")
+{%- endif %}

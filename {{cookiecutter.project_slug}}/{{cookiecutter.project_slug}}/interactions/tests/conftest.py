@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 from typing import cast
 
 import pytest
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from kombu.exceptions import OperationalError
+{%- endif %}
 
 from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
@@ -131,3 +134,32 @@ def troubled_round(fake_vendor):
         refreshed=2,
         failed=3,
     )
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+class TaskQueue:
+    """The task queue as a test sees it: refusing every message, as while Redis restarts,
+    until `is_up`; then keeping what it is sent, by task name."""
+
+    def __init__(self) -> None:
+        self.is_up = False
+        self.published: list[tuple[str, tuple]] = []
+
+    def delay_of(self, name: str):
+        def delay(*args, **kwargs):
+            if not self.is_up:
+                raise OperationalError("Error 111 connecting to 127.0.0.1:6379.")
+            self.published.append((name, args))
+
+        return delay
+
+
+@pytest.fixture
+def queue_down(monkeypatch) -> TaskQueue:
+    from ..tasks import refresh_devices, send_command
+
+    queue = TaskQueue()
+    for task in (send_command, refresh_devices):
+        monkeypatch.setattr(task, "delay", queue.delay_of(task.name))
+    return queue
+{%- endif %}
