@@ -231,13 +231,17 @@ def test_beat_and_worker_outlive_redis_stopping_for_30_s_and_coming_back_empty(h
 
     refused, refused_headers, refusal = post_command(app, first, True, "during")
     health_during = app.health()
+    # A second beat, started while Redis is down (a deploy's new dyno beside the old one).
+    late_beat = app.start("beat", "beat-started-during-the-outage")
     time.sleep(max(0, OUTAGE_SECONDS - (time.monotonic() - stopped)))
-    alive_during = worker.popen.poll() is None and beat.popen.poll() is None
+    beats = (beat, late_beat)
+    alive_during = all(process.popen.poll() is None for process in (worker, *beats))
     app.redis.start()
     back = time.monotonic()
+    logged_before = {process.name: len(process.log) for process in beats}
 
     before = statuses(app)
-    wait_for(lambda: statuses(app) > before, 60, f"readings again\n{logs(worker, beat)}")
+    wait_for(lambda: statuses(app) > before, 60, f"readings again\n{logs(worker, *beats)}")
     readings_in = time.monotonic() - back
     wait_for(lambda: app.health() == 200, 90, f"/health/ 200 again\n{logs(worker, beat)}")
     healthy_in = time.monotonic() - back
@@ -256,17 +260,24 @@ def test_beat_and_worker_outlive_redis_stopping_for_30_s_and_coming_back_empty(h
         "AND detail NOT LIKE '0 commands sent again%%'"
     )
     emails = app.emails()
+    dispatching = [
+        process.name
+        for process in beats
+        if "Sending due task" in process.log[logged_before[process.name] :]
+    ]
 
     assert (accepted, accepted_too, refused, retried) == (202, 202, 503, 202)
     assert refused_headers["Retry-After"] == "30" and "try again" in refusal["detail"]
     assert during["id"] == refusal_free_id(app, "during")
     assert health_during == 503
-    assert alive_during and worker.popen.poll() is None and beat.popen.poll() is None
+    assert alive_during and all(process.popen.poll() is None for process in (worker, *beats))
+    assert len(dispatching) == 1, dispatching  # one lock, taken again by one beat
     assert states == [("confirmed", "")] * 3, states
-    assert critical_lines(web, worker, beat) == []
+    assert critical_lines(web, worker, *beats) == []
     assert len(emails) <= 3, emails
     print(
-        f"\nredis outage: {OUTAGE_SECONDS} s, Redis back empty; readings again after "
+        f"\nredis outage: {OUTAGE_SECONDS} s, Redis back empty, a second beat started during "
+        f"it and {dispatching[0]} alone dispatching after it; readings again after "
         f"{readings_in:.1f} s, /health/ 200 after {healthy_in:.1f} s (503 during); "
         f"3 commands (one sending, one lost with Redis, one refused 503 then retried) "
         f"confirmed {settled_in:.1f} s after Redis came back, {resent} sweeps sent some again; "

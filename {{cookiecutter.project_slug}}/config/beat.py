@@ -43,8 +43,9 @@ class RedBeatScheduler(redbeat.RedBeatScheduler):
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:
             if self.lock is None and not self._take_lock():
-                return self.max_interval
-            interval = super().tick(*args, **kwargs)
+                interval = self.max_interval  # another beat dispatches
+            else:
+                interval = super().tick(*args, **kwargs)
         except REDIS_ERRORS as error:
             self._lost_redis(error)
             return self.max_interval
