@@ -108,7 +108,7 @@ def send(command_id: int) -> None:
     queued then, and should the queue fail at that moment, the sweeper queues it later.
     """
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(lambda: _queue_or_leave_to_the_sweeper(command_id))
+        transaction.on_commit(lambda: resend(command_id))
         return
     try:
         send_command.delay(command_id)
@@ -121,7 +121,9 @@ def send(command_id: int) -> None:
         ) from error
 
 
-def _queue_or_leave_to_the_sweeper(command_id: int) -> None:
+def resend(command_id: int) -> None:
+    """Queue a command again, or leave it to the next sweep (settle_commands) when the queue
+    cannot be reached: the sweeper's way to send, which fails nothing."""
     try:
         send_command.delay(command_id)
     except OperationalError as error:
@@ -132,6 +134,11 @@ def _queue_or_leave_to_the_sweeper(command_id: int) -> None:
         jobs.set_status(command_id)
     except VendorError as error:
         jobs.fail_command(command_id, str(error))
+
+
+def resend(command_id: int) -> None:
+    """Send again a command whose attempt was abandoned: now, as every command is sent."""
+    send(command_id)
 {%- endif %}
 
 

@@ -135,8 +135,8 @@ def set_status(command_id: int) -> int:
     if command is None:
         return command_id
     device = command.device
-    client = vendor_client(device.vendor)
     try:
+        client = vendor_client(device.vendor)
         status = _status_if_switched(client, device, command) if command.attempts > 1 else None
         status = status or client.set_status(device.vendor_device_id, command.is_on)
     except PermanentVendorError as error:

@@ -80,9 +80,9 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
 
 
 def settle_commands() -> delivery.Swept:
-    from .control import send  # control sends through the tasks, which read this schedule
+    from .control import resend  # control sends through the tasks, which read this schedule
 
-    return delivery.settle_commands(send)
+    return delivery.settle_commands(resend)
 
 
 def periodic_job(name: str) -> PeriodicJob:

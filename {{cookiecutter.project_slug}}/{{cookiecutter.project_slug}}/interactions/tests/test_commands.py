@@ -183,6 +183,8 @@ def test_run_job_checks_in_to_the_jobs_sentry_crons_monitor(check_ins):
     assert schedule == {"type": "interval", "value": 10, "unit": "minute"}
 
 
+# Committed: refresh_all reads the devices from threads with connections of their own.
+@pytest.mark.django_db(transaction=True)
 def test_a_failed_run_checks_in_as_an_error(check_ins, fake_vendor):
     DeviceFactory.create(vendor="fake")
     fake_vendor.fail("read_statuses", VendorUnavailable("503 Service Unavailable"))

@@ -7,10 +7,12 @@ import pytest
 from django.utils import timezone
 
 from ...devices.tests.factories import DeviceFactory
+from ...vendors.base import PermanentVendorError
 from ...vendors.models import SimulatedDevice
 from ...vendors.simulator import simulated_cloud
 from .. import delivery, jobs
 from ..models import Command
+from ..schedule import periodic_job
 from .factories import CommandFactory
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +163,41 @@ def test_only_a_command_never_sent_is_queued_again(fake_vendor):
     assert delivery.requeue_if_never_sent(sent_once) is False
     refused.refresh_from_db()
     assert (refused.state, refused.error, refused.finished_at) == ("queued", "", None)
+
+
+def test_a_command_for_a_vendor_no_longer_configured_fails_at_once(lease):
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="retired"))
+
+    with pytest.raises(PermanentVendorError):
+        jobs.set_status(command.pk)
+
+    command.refresh_from_db()
+    assert command.state == Command.State.FAILED and "retired" in command.error
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+def test_the_sweeper_leaves_what_it_cannot_queue_to_its_next_run(fake_vendor, lease, queue_down):
+    command = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"), queued_at=ago(lease * 2)
+    )
+
+    periodic_job("settle_commands").run()
+
+    command.refresh_from_db()
+    assert (command.state, command.error) == (Command.State.QUEUED, "")
+{%- else %}
+
+
+def test_the_sweeper_sends_an_abandoned_command_in_its_run(fake_vendor, lease):
+    command = CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"),
+        state=Command.State.SENT,
+        sent_at=ago(lease * 2),
+        attempts=1,
+    )
+
+    periodic_job("settle_commands").run()
+
+    command.refresh_from_db()
+    assert command.state == Command.State.CONFIRMED
+{%- endif %}
