@@ -111,7 +111,7 @@ class ProjectProcess:
             self.popen = subprocess.Popen(
                 command,
                 cwd=project,
-                env=project_environment(**variables),
+                env=project_environment(project, **variables),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
