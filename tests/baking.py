@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from unittest import mock
@@ -26,8 +28,9 @@ SERVICES = {
 }
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"
 
-# Variables of ours that must not leak from this environment into a baked project's.
-LEAKY_VARIABLES = ("VIRTUAL_ENV", "DJANGO_", "DATABASE_URL", "REDIS_URL", "SENTRY_")
+# Variables of ours that no settings read but that must not reach a baked project either: the
+# template's virtualenv, the settings module, and DYNO, which chooses production settings.
+LEAKY_VARIABLES = frozenset({"VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE", "DYNO"})
 
 
 def load_hook(name: str) -> ModuleType:
@@ -93,9 +96,22 @@ def uv_executable() -> str:
     return path
 
 
-def project_environment(**variables: str) -> dict[str, str]:
-    """The environment a baked project's commands run in: ours, less what would leak."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(LEAKY_VARIABLES)}
+@functools.cache
+def variables_read_by_settings(project: Path | None) -> frozenset[str]:
+    """The environment variables a baked project's settings read: `project`'s, or those of a
+    default bake for a command run outside a project."""
+    from .environment import settings_variables
+
+    if project is None or not (project / "config" / "settings").is_dir():
+        project = bake(Path(tempfile.mkdtemp(prefix="default-bake-")))
+    return frozenset(settings_variables(project))
+
+
+def project_environment(project: Path | None = None, /, **variables: str) -> dict[str, str]:
+    """The environment a baked project's commands run in: ours, less every variable its
+    settings read and the others that would leak, plus `variables`."""
+    leaky = LEAKY_VARIABLES | variables_read_by_settings(project)
+    environment = {k: v for k, v in os.environ.items() if k not in leaky}
     environment["UV_PYTHON_DOWNLOADS"] = "never"
     return environment | variables
 
@@ -107,7 +123,7 @@ def run(
     result = subprocess.run(
         command,
         cwd=cwd,
-        env=project_environment(**variables),
+        env=project_environment(cwd, **variables),
         capture_output=True,
         text=True,
         timeout=timeout,

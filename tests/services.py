@@ -112,7 +112,7 @@ class ProjectProcess:
             self.popen = subprocess.Popen(
                 command,
                 cwd=project,
-                env=project_environment(**variables),
+                env=project_environment(project, **variables),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -237,7 +237,7 @@ class HerokuApp:
 
     def attempt(self, command: str, dyno: str, unset: str = "", **variables: str):
         """Start a command that should stop by itself, without the variable `unset`."""
-        environment = project_environment(**self.environment(dyno, **variables))
+        environment = project_environment(self.root, **self.environment(dyno, **variables))
         environment.pop(unset, None)
         return stopped_by_itself(["bash", "-c", command], self.root, environment)
 

@@ -237,7 +237,9 @@ def test_flower_runs_from_procfile_dev_only_behind_the_password_in_its_variable(
         "FLOWER_PORT": str(port),
     }
     # As honcho runs each line of Procfile.dev: through sh.
-    refused = stopped_by_itself(["sh", "-c", line], project, project_environment(**variables))
+    refused = stopped_by_itself(
+        ["sh", "-c", line], project, project_environment(project, **variables)
+    )
     flower = ProjectProcess(
         project, "flower", ["sh", "-c", line], {**variables, "FLOWER_BASIC_AUTH": "admin:s3cret"}
     )

@@ -12,11 +12,15 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 LOCAL = "config.settings.local"
 PRODUCTION = "config.settings.production"
+# A developer's local settings, git-ignored; written at bake time with a random secret key.
+DOT_ENV = Path(__file__).resolve().parent.parent / ".env"
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +36,16 @@ def default_settings_module(environ: Mapping[str, str] = os.environ) -> str:
     return PRODUCTION if environ.get("DYNO") else LOCAL
 
 
-def use_default_settings() -> None:
+def use_default_settings(dot_env: Path = DOT_ENV) -> None:
+    """Choose the settings module; for local settings, add the variables of .env first.
+
+    Only local settings read .env, and real environment variables win over it: the tests
+    (pytest loads config.settings.test itself) and production see exactly the environment
+    they are given, whatever a developer keeps in the file.
+    """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings_module())
+    if os.environ["DJANGO_SETTINGS_MODULE"] == LOCAL and dot_env.exists():
+        environ.Env.read_env(dot_env)
 
 
 @contextmanager

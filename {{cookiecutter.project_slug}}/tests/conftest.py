@@ -23,10 +23,9 @@ SETTINGS_VARIABLES = (
 
 
 def fresh_environment(**variables: str) -> dict[str, str]:
-    """This process's environment less the variables of settings, plus `variables`; the .env
-    file is ignored, so that only the variables given count."""
+    """This process's environment less the variables of settings, plus `variables`."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_VARIABLES)}
-    return environment | {"DJANGO_READ_DOT_ENV_FILE": "False", **variables}
+    return environment | variables
 
 
 @pytest.fixture(scope="session")

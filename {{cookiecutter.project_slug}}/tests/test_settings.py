@@ -1,11 +1,13 @@
 """Each environment's settings come from the environment, as the README says."""
 
+import os
 import socket
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.startup import LOCAL, PRODUCTION, default_settings_module
+from config.startup import LOCAL, PRODUCTION, default_settings_module, use_default_settings
 
 REQUIRED_IN_PRODUCTION = {
     "DJANGO_SECRET_KEY": "a-production-secret-key-that-is-long-and-random-enough-0123456789",
@@ -42,6 +44,35 @@ def test_every_heroku_dyno_runs_production_settings(dyno):
 
 def test_anywhere_else_runs_local_settings():
     assert default_settings_module({"PORT": "8000"}) == LOCAL
+
+
+@pytest.fixture
+def dot_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A developer's .env, one of whose variables is also set in the real environment."""
+    path = tmp_path / ".env"
+    path.write_text("MONITOR_INTERVAL_SECONDS=7\nREFRESH_CONCURRENCY=3\n")
+    # Each is put back as it was after the test, set or not.
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
+    monkeypatch.delenv("MONITOR_INTERVAL_SECONDS", raising=False)
+    monkeypatch.setenv("REFRESH_CONCURRENCY", "5")
+    return path
+
+
+def test_local_settings_read_dot_env_and_the_real_environment_wins(dot_env):
+    use_default_settings(dot_env)
+
+    assert os.environ["DJANGO_SETTINGS_MODULE"] == LOCAL
+    assert os.environ["MONITOR_INTERVAL_SECONDS"] == "7"
+    assert os.environ["REFRESH_CONCURRENCY"] == "5"
+
+
+@pytest.mark.parametrize("module", ["config.settings.test", PRODUCTION])
+def test_tests_and_production_never_read_dot_env(dot_env, monkeypatch, module):
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", module)
+
+    use_default_settings(dot_env)
+
+    assert "MONITOR_INTERVAL_SECONDS" not in os.environ
 
 
 def test_production_loads_with_the_required_variables(settings_in_fresh_process):

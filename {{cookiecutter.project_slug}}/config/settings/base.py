@@ -16,10 +16,9 @@ from config.vendor_settings import VendorSetting, vendor
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
+# Every setting that differs between environments is read from one: config/startup.py adds
+# the developer's .env to it for local settings, and nothing else reads that file.
 env = environ.Env()
-# Local secrets live in the git-ignored .env; real environment variables win over it.
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").exists():
-    env.read_env(BASE_DIR / ".env")
 
 # Local settings turn it on, for a developer's machine only.
 DEBUG = False
