@@ -31,6 +31,16 @@ def ago(duration: timedelta):
     return timezone.now() - duration
 
 
+def abandoned_mid_send(lease: timedelta) -> Command:
+    """A command of the fake vendor whose one attempt started two leases ago, and stopped."""
+    return CommandFactory.create(
+        device=DeviceFactory.create(vendor="fake"),
+        state=Command.State.SENT,
+        sent_at=ago(lease * 2),
+        attempts=1,
+    )
+
+
 def test_a_command_is_claimed_by_one_attempt_at_a_time(fake_vendor, lease):
     command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
 
@@ -59,12 +69,7 @@ def test_a_command_left_queued_past_the_lease_is_sent_again(fake_vendor, lease):
 
 
 def test_a_command_abandoned_mid_send_is_sent_once_more(fake_vendor, lease):
-    command = CommandFactory.create(
-        device=DeviceFactory.create(vendor="fake"),
-        state=Command.State.SENT,
-        sent_at=ago(lease * 2),
-        attempts=1,
-    )
+    command = abandoned_mid_send(lease)
     fake_vendor.is_on[command.device.vendor_device_id] = not command.is_on
 
     delivery.settle_commands(jobs.set_status)
@@ -189,12 +194,7 @@ def test_the_sweeper_leaves_what_it_cannot_queue_to_its_next_run(fake_vendor, le
 
 
 def test_the_sweeper_sends_an_abandoned_command_in_its_run(fake_vendor, lease):
-    command = CommandFactory.create(
-        device=DeviceFactory.create(vendor="fake"),
-        state=Command.State.SENT,
-        sent_at=ago(lease * 2),
-        attempts=1,
-    )
+    command = abandoned_mid_send(lease)
 
     periodic_job("settle_commands").run()
 
