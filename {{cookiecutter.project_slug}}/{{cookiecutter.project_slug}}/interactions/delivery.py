@@ -24,7 +24,8 @@ from django.utils import timezone
 from .models import Command
 
 IN_FLIGHT = (Command.State.QUEUED, Command.State.SENT)
-# A command that failed for this reason never reached the vendor: a retry may queue it again.
+# Why a command the queue refused failed. No attempt sent it, so a retry with its idempotency
+# key queues it again (requeue_if_never_sent).
 NOT_QUEUED = "not queued: the task queue could not be reached"
 
 
