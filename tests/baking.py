@@ -103,7 +103,11 @@ def variables_read_by_settings(project: Path | None) -> frozenset[str]:
     from .environment import settings_variables
 
     if project is None or not (project / "config" / "settings").is_dir():
-        project = bake(Path(tempfile.mkdtemp(prefix="default-bake-")))
+        # A bake of its own process: cookiecutter changes the working directory, which
+        # threads that call this (make locks) share.
+        output_dir = Path(tempfile.mkdtemp(prefix="default-bake-"))
+        subprocess.run(bake_command(output_dir), check=True, capture_output=True)
+        (project,) = output_dir.iterdir()
     return frozenset(settings_variables(project))
 
 
