@@ -19,6 +19,8 @@ from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
 
+from .environment import settings_variables
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 
@@ -100,8 +102,6 @@ def uv_executable() -> str:
 def variables_read_by_settings(project: Path | None) -> frozenset[str]:
     """The environment variables a baked project's settings read: `project`'s, or those of a
     default bake for a command run outside a project."""
-    from .environment import settings_variables
-
     if project is None or not (project / "config" / "settings").is_dir():
         # A bake of its own process: cookiecutter changes the working directory, which
         # threads that call this (make locks) share.
