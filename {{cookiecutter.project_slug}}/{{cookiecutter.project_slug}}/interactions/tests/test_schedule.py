@@ -1,7 +1,9 @@
 """A periodic job is one entry in schedule.py: all the rest follows from it.
 
-`firmware_job` adds an entry, as a team would; nothing else is edited. The Celery side (its
-task and beat entry) is in test_tasks.py.
+`firmware_job` adds an entry, as a team would; nothing else is edited.
+{%- if cookiecutter.scheduler == "celery-beat" %} Its Celery task and
+beat entry are tested in test_tasks.py.
+{%- endif %}
 """
 
 import pytest
