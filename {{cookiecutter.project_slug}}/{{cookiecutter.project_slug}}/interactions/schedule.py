@@ -79,15 +79,20 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
         ),
         PeriodicJob(
             name="prune_observations",
-            run=jobs.prune_observations,
+            run=prune_observations,
             every=timedelta(days=1),
             description="Delete readings older than OBSERVATION_RETENTION_DAYS.",
         ),
     )
 
 
+# Jobs whose result needs words to read well on their record.
 def check_health() -> str:
     return f"{len(health.check_health())} new alerts"
+
+
+def prune_observations() -> str:
+    return f"{jobs.prune_observations():,} rows deleted"
 
 
 def settle_commands() -> delivery.Swept:
