@@ -49,13 +49,15 @@ def configure_redbeat(sender: Celery, **kwargs: object) -> None:
 
 @app.on_after_finalize.connect
 def schedule_periodic_jobs(sender: Celery, **kwargs: object) -> None:
-    """Beat's schedule comes from interactions/schedule.py, the one list of periodic jobs."""
+    """Each entry in interactions/schedule.py, the one list of periodic jobs, gets its task
+    and its beat entry: the worker knows every task beat sends."""
     from {{ cookiecutter.project_slug }}.interactions.schedule import periodic_jobs
+    from {{ cookiecutter.project_slug }}.interactions.tasks import periodic_task
 
     for job in periodic_jobs():
         sender.add_periodic_task(
             schedule(job.every),
-            sender.signature(f"interactions.{job.name}"),
+            periodic_task(sender, job).s(),
             name=job.name,
             # A run not started within its interval is dropped: the next one is due.
             expires=job.expires.total_seconds(),

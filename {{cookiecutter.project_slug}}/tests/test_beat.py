@@ -10,8 +10,7 @@ from redbeat.schedulers import acquire_distributed_beat_lock
 
 from config import celery_app
 from config.beat import RedBeatScheduler
-
-JOBS = {"refresh_all", "check_health", "settle_commands", "prune_observations"}
+from {{ cookiecutter.project_slug }}.interactions.schedule import periodic_jobs
 
 
 @pytest.fixture
@@ -23,6 +22,12 @@ def redis(monkeypatch):
     # RedBeat keeps its client on the app.
     monkeypatch.setattr(celery_app, "redbeat_redis", client, raising=False)
     return SimpleNamespace(server=server, client=client)
+
+
+@pytest.fixture
+def jobs() -> set[str]:
+    """What beat dispatches when everything is due: every periodic job."""
+    return {job.name for job in periodic_jobs()}
 
 
 class Beat:
@@ -44,7 +49,7 @@ class Beat:
         return set(self.dispatched[before:])
 
 
-def test_beat_started_while_redis_is_down_waits_then_dispatches(redis):
+def test_beat_started_while_redis_is_down_waits_then_dispatches(redis, jobs):
     redis.server.connected = False
     beat = Beat()
 
@@ -52,12 +57,12 @@ def test_beat_started_while_redis_is_down_waits_then_dispatches(redis):
     assert beat.tick() == set()
     redis.server.connected = True
 
-    assert beat.tick() == JOBS
+    assert beat.tick() == jobs
 
 
-def test_beat_outlives_an_outage_and_redis_coming_back_empty(redis):
+def test_beat_outlives_an_outage_and_redis_coming_back_empty(redis, jobs):
     beat = Beat()
-    assert beat.tick() == JOBS
+    assert beat.tick() == jobs
 
     redis.server.connected = False
     assert beat.tick() == set()
@@ -66,14 +71,14 @@ def test_beat_outlives_an_outage_and_redis_coming_back_empty(redis):
     beat.tick()  # finds its lock gone
     redispatched = beat.tick()
 
-    assert redispatched == JOBS  # the entries are back, and due, their last runs forgotten
+    assert redispatched == jobs  # the entries are back, and due, their last runs forgotten
     assert beat.scheduler.lock is not None and beat.scheduler.lock.owned()
 
 
-def test_a_second_beat_stands_by_while_the_first_holds_the_lock(redis):
+def test_a_second_beat_stands_by_while_the_first_holds_the_lock(redis, jobs):
     first, second = Beat(), Beat()
 
-    assert first.tick() == JOBS
+    assert first.tick() == jobs
     assert second.tick() == set()
     first.scheduler.close()  # the first stops, and lets go of its lock
 

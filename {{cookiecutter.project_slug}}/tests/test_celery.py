@@ -9,6 +9,7 @@ from django.apps import apps
 
 from config import celery_app
 from config.celery import visibility_timeout_problem
+from {{ cookiecutter.project_slug }}.interactions.schedule import periodic_jobs
 
 # What keeps delivery safe: late acks, one task prefetched, time limits, no results kept.
 DELIVERY_POLICY = (
@@ -87,11 +88,21 @@ def test_beat_schedules_every_periodic_job_to_expire_within_its_interval():
     celery_app.finalize()  # as `celery beat` does before it reads the schedule
     schedule = celery_app.conf.beat_schedule
 
-    assert set(schedule) == {"refresh_all", "check_health", "settle_commands", "prune_observations"}
-    refresh = schedule["refresh_all"]
-    assert refresh["task"] == "interactions.refresh_all"
-    assert refresh["schedule"].run_every.total_seconds() == 60
-    assert refresh["options"]["expires"] == 60
+    jobs = periodic_jobs()
+    assert set(schedule) == {job.name for job in jobs}
+    for job in jobs:
+        entry = schedule[job.name]
+        assert entry["schedule"].run_every == job.every, job.name
+        assert entry["options"]["expires"] <= job.every.total_seconds(), job.name
+    assert schedule["refresh_all"]["options"]["expires"] == 60
+
+
+def test_every_beat_entry_names_a_task_the_worker_knows():
+    celery_app.finalize()  # as the worker does before it takes its first message
+
+    for name, entry in celery_app.conf.beat_schedule.items():
+        assert entry["task"] in celery_app.tasks, name
+        assert entry["task"] == f"interactions.{name}"  # the names queued messages carry
 
 
 @pytest.mark.parametrize("eager", [True, False])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
 
 from django.utils import timezone
 
@@ -38,3 +39,33 @@ def recorded_run(name: str) -> Iterator[JobRun]:
             run.outcome = JobRun.Outcome.SUCCEEDED
     finally:
         finish(run)
+
+
+@runtime_checkable
+class RecordsItself(Protocol):
+    """A result that writes its own outcome on its run (rounds.Tally): a round may fail
+    without raising."""
+
+    def record(self, run: JobRun) -> None: ...
+
+
+def run_recorded(name: str, job: Callable[..., object], *args: int) -> JobRun:
+    """Run `job(*args)` as a run of job `name`, and record what it returned; an error fails
+    the run and propagates. The one way every job is run, by a worker or `run_job`, so that
+    its record reads the same whichever ran it."""
+    with recorded_run(name) as run:
+        result = job(*args)
+        if isinstance(result, RecordsItself):
+            result.record(run)
+        else:
+            run.detail = describe(result)
+    return run
+
+
+def describe(result: object) -> str:
+    """What a job's result says on its run: a list holds the keys of the rows it added."""
+    if isinstance(result, list):
+        return f"{len(result):,} new rows"
+    if isinstance(result, int):
+        return f"{result:,} rows"
+    return "done" if result is None else str(result)

@@ -1,12 +1,20 @@
 """The one list of periodic jobs.
 
-{% if cookiecutter.scheduler == "celery-beat" -%}
-Celery beat is set up from it (config/celery.py), and `manage.py show_schedule` prints when
-each job runs next.
-{% else -%}
-Heroku Scheduler runs each job as `python manage.py run_job NAME`; `manage.py show_schedule`
-prints the entries to create there.
-{% endif -%}
+Adding a periodic job is adding its entry to periodic_jobs() and writing the function it runs
+(in jobs.py, say); nothing else needs an edit. From the entry follow:
+{%- if cookiecutter.scheduler == "celery-beat" %}
+- its Celery task, `interactions.NAME` (tasks.periodic_task), and its beat entry
+  (config/celery.py), which expires when the next run is due;
+- its line in `manage.py show_schedule`, with its last and next run;
+{%- else %}
+- its line in `manage.py show_schedule`: the Heroku Scheduler entry to create;
+{%- endif %}
+- `manage.py run_job NAME`, which runs it now, in this process;
+- its JobRun records, its row on the admin's Schedule page, and the health check's alert
+  when it stops succeeding.
+
+The function takes no arguments. What it returns is written on its record: a list counts the
+rows it added, a round's Tally its devices, anything else reads as itself (heartbeats.py).
 """
 
 from __future__ import annotations
@@ -17,8 +25,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from . import delivery, jobs
-from .health import check_health
+from . import delivery, health, jobs
 from .models import JobRun
 
 
@@ -72,11 +79,20 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
         ),
         PeriodicJob(
             name="prune_observations",
-            run=jobs.prune_observations,
+            run=prune_observations,
             every=timedelta(days=1),
             description="Delete readings older than OBSERVATION_RETENTION_DAYS.",
         ),
     )
+
+
+# Jobs whose result needs words to read well on their record.
+def check_health() -> str:
+    return f"{len(health.check_health())} new alerts"
+
+
+def prune_observations() -> str:
+    return f"{jobs.prune_observations():,} rows deleted"
 
 
 def settle_commands() -> delivery.Swept:

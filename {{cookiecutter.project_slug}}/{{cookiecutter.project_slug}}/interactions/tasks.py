@@ -6,6 +6,9 @@ vendor's, or the database's: a deadlock, a lost connection) are retried with cap
 exponential backoff, at least as late as a 429's Retry-After, and never past the task's expiry;
 permanent ones are not retried. A task that gives up logs one ERROR, which reaches ADMINS by
 mail{% if cookiecutter.use_sentry %} and Sentry{% endif %}.
+
+The periodic jobs' tasks are not written here: each follows from its entry in schedule.py
+(periodic_task).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from celery import Task, group, shared_task
+from celery import Celery, Task, group, shared_task
 from celery.contrib.django.task import DjangoTask
 from celery.signals import task_revoked
 from celery.utils.time import maybe_iso8601
@@ -25,9 +28,9 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from ..vendors.base import PermanentVendorError, TransientVendorError
-from . import batches, delivery, health, jobs
-from .heartbeats import describe_error, recorded_run
-from .schedule import periodic_job
+from . import batches, delivery, jobs
+from .heartbeats import describe_error, run_recorded
+from .schedule import PeriodicJob, periodic_job
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +133,6 @@ def refresh_all(self: Task) -> int:
     return run.pk
 
 
-@shared_task(name="interactions.prune_observations")
-def prune_observations() -> int:
-    with recorded_run("prune_observations") as run:
-        deleted = jobs.prune_observations()
-        run.detail = f"{deleted:,} rows deleted"
-    return deleted
-
-
 class SendCommandTask(VendorTask):
     def give_up(self, error: Exception, command_id: int) -> None:
         super().give_up(error, command_id)
@@ -155,17 +150,25 @@ def send_command(self: SendCommandTask, command_id: int) -> int | None:
     return self.call_vendor(jobs.set_status, command_id)
 
 
-@shared_task(name="interactions.settle_commands")
-def settle_commands() -> int:
-    with recorded_run("settle_commands") as run:
-        swept = delivery.settle_commands(send_command.delay)
-        run.detail = str(swept)
-    return len(swept.resent)
+def periodic_task(app: Celery, job: PeriodicJob) -> Task:
+    """The task beat sends to run `job`: `interactions.<its name>`, registered on `app` when
+    it is not yet. config/celery.py asks for one per entry in schedule.py as the app is set up,
+    in the worker as in beat.
 
+    One task per job, named after it, rather than one task taking the job's name: the names
+    stay those that messages already queued and beat entries already in Redis carry, and each
+    job is told apart wherever tasks are logged or watched. A job whose task is written above
+    keeps it (refresh_all spreads its round over the workers); any other runs in one worker,
+    recorded as `run_job` records it, and is not retried: its next run is due within one
+    interval.
+    """
+    name = f"interactions.{job.name}"
+    if name not in app.tasks:
 
-@shared_task(name="interactions.check_health")
-def check_health() -> int:
-    with recorded_run("check_health") as run:
-        opened = health.check_health()
-        run.detail = f"{len(opened)} new alerts"
-    return len(opened)
+        def run_periodic_job() -> int:
+            # Looked up at each run, for the job the schedule names now.
+            return run_recorded(job.name, periodic_job(job.name).run).pk
+
+        run_periodic_job.__doc__ = job.description
+        app.task(name=name)(run_periodic_job)
+    return app.tasks[name]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import pytest
@@ -21,6 +21,7 @@ from ...vendors.base import (
     VendorUnavailable,
 )
 from ...vendors.models import SimulatedDevice
+from .. import schedule
 
 NOON = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -134,6 +135,24 @@ def troubled_round(fake_vendor):
         refreshed=2,
         failed=3,
     )
+
+
+@pytest.fixture
+def firmware_job(monkeypatch) -> schedule.PeriodicJob:
+    """A periodic job added as a team adds one: its entry in schedule.py, and its function."""
+
+    def pull_firmware() -> str:
+        return "3 devices run the latest firmware"
+
+    job = schedule.PeriodicJob(
+        name="pull_firmware",
+        run=pull_firmware,
+        every=timedelta(hours=6),
+        description="Read which firmware each device runs.",
+    )
+    listed = schedule.periodic_jobs
+    monkeypatch.setattr(schedule, "periodic_jobs", lambda: (*listed(), job))
+    return job
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 

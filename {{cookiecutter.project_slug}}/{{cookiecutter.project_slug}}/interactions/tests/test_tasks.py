@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from config import celery_app
+from config.celery import schedule_periodic_jobs
 
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Status
@@ -131,6 +132,31 @@ def test_commands_and_refreshes_go_to_their_own_queues():
 
     assert routes.route({}, send_command.name)["queue"].name == "control"
     assert routes.route({}, refresh_devices.name)["queue"].name == "monitor"
+
+
+@pytest.fixture
+def scheduled_firmware_job(firmware_job):
+    """The app set up again with the job added, as a worker or beat sets it up as it starts."""
+    schedule_periodic_jobs(celery_app)
+    yield firmware_job
+    celery_app.tasks.unregister(f"interactions.{firmware_job.name}")
+    del celery_app.conf.beat_schedule[firmware_job.name]
+
+
+def test_a_job_added_to_the_schedule_gets_a_task_and_a_beat_entry(db, scheduled_firmware_job):
+    entry = celery_app.conf.beat_schedule["pull_firmware"]
+    task = celery_app.tasks[entry["task"]]
+
+    assert task.name == "interactions.pull_firmware"
+    assert entry["schedule"].run_every == timedelta(hours=6)
+    assert entry["options"]["expires"] == timedelta(hours=6).total_seconds()
+    run_id = task.apply().get()  # as a worker runs it
+    assert record(JobRun.objects.get(pk=run_id)) == (
+        "succeeded",
+        "3 devices run the latest firmware",
+        None,
+        None,
+    )
 
 
 def test_a_command_is_sent_by_a_worker_and_confirmed(worker, fake_vendor):

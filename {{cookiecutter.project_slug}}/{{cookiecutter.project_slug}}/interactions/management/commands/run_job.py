@@ -24,11 +24,9 @@ from config.sentry import cron_monitor
 
 from ....devices.models import Device
 from ....vendors.base import VendorError
-from ... import jobs
-from ...heartbeats import recorded_run
+from ... import jobs, schedule
+from ...heartbeats import run_recorded
 from ...models import JobRun
-from ...rounds import Tally
-from ...schedule import periodic_jobs
 
 # Jobs about one device; they need --device.
 DEVICE_JOBS = {
@@ -39,7 +37,7 @@ DEVICE_JOBS = {
 
 
 def job_names() -> list[str]:
-    return [job.name for job in periodic_jobs()] + list(DEVICE_JOBS)
+    return [job.name for job in schedule.periodic_jobs()] + list(DEVICE_JOBS)
 
 
 class Command(BaseCommand):
@@ -52,7 +50,7 @@ class Command(BaseCommand):
     def handle(self, name: str, device: int | None, **options: Any) -> None:
         job: Callable[..., object]
         arguments: tuple[int, ...]
-        periodic = {job.name: job for job in periodic_jobs()}.get(name)
+        periodic = {job.name: job for job in schedule.periodic_jobs()}.get(name)
         if periodic is not None:
             if device is not None:
                 raise CommandError(f"{name} runs on every device; leave out --device.")
@@ -70,33 +68,20 @@ class Command(BaseCommand):
 {%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
         # Sentry Crons hears of each run of a periodic job, and of its failure.
         with cron_monitor(name, periodic.every) if periodic else nullcontext():
-            run = run_recorded(name, job, arguments)
+            run = run_job(name, job, arguments)
 {%- else %}
-        run = run_recorded(name, job, arguments)
+        run = run_job(name, job, arguments)
 {%- endif %}
         elapsed = time.monotonic() - started
         self.stdout.write(f"{name}: {run.detail} in {elapsed:.1f} s")
 
 
-def run_recorded(name: str, job: Callable[..., object], arguments: tuple[int, ...]) -> JobRun:
-    """Run the job with its heartbeat; CommandError, in one line, if it failed."""
+def run_job(name: str, job: Callable[..., object], arguments: tuple[int, ...]) -> JobRun:
+    """Run the job with its record; CommandError, in one line, if it failed."""
     try:
-        with recorded_run(name) as run:
-            result = job(*arguments)
-            if isinstance(result, Tally):
-                result.record(run)  # a round says how it went, and whether it failed
-            else:
-                run.detail = describe(result)
+        run = run_recorded(name, job, *arguments)
     except VendorError as error:
         raise CommandError(f"{name} failed: {error}") from None
     if run.outcome == JobRun.Outcome.FAILED:
         raise CommandError(f"{name} failed: {run.detail}")
     return run
-
-
-def describe(result: object) -> str:
-    if isinstance(result, list):
-        return f"{len(result):,} new rows"
-    if isinstance(result, int):
-        return f"{result:,} rows"
-    return "done" if result is None else str(result)

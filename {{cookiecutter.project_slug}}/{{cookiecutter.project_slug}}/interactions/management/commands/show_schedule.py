@@ -46,7 +46,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from ...schedule import periodic_jobs
+from ... import schedule
 
 # The frequencies Heroku Scheduler offers.
 FREQUENCIES = (
@@ -61,7 +61,7 @@ class Command(BaseCommand):
 
     def handle(self, **options: Any) -> None:
         self.stdout.write("Create these jobs in Heroku Scheduler (heroku addons:open scheduler):")
-        for job in periodic_jobs():
+        for job in schedule.periodic_jobs():
             frequency = heroku_frequency(job.every)
             line = f"  {frequency:<17} python manage.py run_job {job.name}"
             self.stdout.write(f"{line:<68} # {job.description}")
