@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from django.conf import settings
 from django.db import transaction
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 FROM_THE_LIST = ("name", "metadata", "can_switch", "reading_names")
 NAME_LENGTH = Device._meta.get_field("name").max_length or 100
 UPDATE_SLICE = 10_000
+Count = Literal["created", "updated", "unlisted", "relisted"]
 
 
 @dataclass
@@ -64,21 +65,9 @@ class Synced:
     vendors: tuple[VendorSynced, ...]
     dry_run: bool = False
 
-    @property
-    def created(self) -> int:
-        return sum(vendor.created for vendor in self.vendors)
-
-    @property
-    def updated(self) -> int:
-        return sum(vendor.updated for vendor in self.vendors)
-
-    @property
-    def unlisted(self) -> int:
-        return sum(vendor.unlisted for vendor in self.vendors)
-
-    @property
-    def relisted(self) -> int:
-        return sum(vendor.relisted for vendor in self.vendors)
+    def total(self, what: Count) -> int:
+        """Devices created, updated, unlisted or relisted, over every vendor."""
+        return sum(getattr(vendor, what) for vendor in self.vendors)
 
     @property
     def failed(self) -> list[VendorSynced]:

@@ -170,7 +170,7 @@ def sync_devices() -> int:
     with recorded_run("sync_devices") as run:
         synced = sync.sync_devices()
         run.detail = str(synced)
-    return synced.created
+    return synced.total("created")
 
 
 @shared_task(name="interactions.check_health")

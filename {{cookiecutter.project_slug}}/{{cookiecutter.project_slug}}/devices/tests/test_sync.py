@@ -54,7 +54,12 @@ def fake_devices() -> dict[str, Device]:
 
 
 def counts(synced: Synced) -> tuple[int, int, int, int]:
-    return synced.created, synced.updated, synced.unlisted, synced.relisted
+    return (
+        synced.total("created"),
+        synced.total("updated"),
+        synced.total("unlisted"),
+        synced.total("relisted"),
+    )
 
 
 def test_sync_creates_the_devices_a_vendor_lists_with_their_capabilities(vendors):
