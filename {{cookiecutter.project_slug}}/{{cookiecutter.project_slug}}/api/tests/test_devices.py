@@ -283,8 +283,16 @@ def test_a_device_is_described_with_its_capabilities_and_whether_it_is_listed(ap
         described["unlisted"],
         described["unlisted_at"],
     ) == (False, ["humidity"], True, gone.isoformat().replace("+00:00", "Z"))
-    assert (latest[sensor.pk]["can_switch"], latest[sensor.pk]["unlisted"]) == (False, True)
-    assert (latest[plug.pk]["can_switch"], latest[plug.pk]["unlisted"]) == (True, False)
+    assert [latest[sensor.pk][key] for key in ("can_switch", "reading_names", "unlisted")] == [
+        False,
+        ["humidity"],
+        True,
+    ]
+    assert [latest[plug.pk][key] for key in ("can_switch", "reading_names", "unlisted")] == [
+        True,
+        [],
+        False,
+    ]
 
 
 def test_staff_mark_a_device_as_a_sensor_but_not_what_the_vendor_says(client_of, staff):
