@@ -1,5 +1,12 @@
 """Create simulated devices with a history: `manage.py seed_demo --devices 12 --history-days 7`.
 
+It sets up the simulated vendor's account, then imports it as sync_devices imports any
+vendor's list (devices/sync.py), and gives the imported devices a location (the project's own
+field, which no vendor lists). It hands the import the account it has just set up rather than
+asking the simulated vendor for its list: the seed must work while the vendor's fault knobs
+fail every call, as the outage tests have them. `manage.py sync_devices` then reads the same
+list through the vendor.
+
 History goes through observations.ingest, the path live readings take, so seeding twice adds
 nothing and a benchmark measures the real path.
 """
@@ -14,7 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from ....devices.models import Device
+from ....devices.sync import import_devices
 from ....observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
+from ....vendors.base import DeviceInfo
 from ....vendors.models import SimulatedDevice
 from ....vendors.simulator import simulated_history
 
@@ -41,23 +50,25 @@ class Command(BaseCommand):
         with transaction.atomic():
             SimulatedDevice.objects.bulk_create(
                 [
-                    SimulatedDevice(vendor_device_id=i, name=f"Simulated plug {i[4:]}")
-                    for i in vendor_ids
-                ],
-                ignore_conflicts=True,
-            )
-            Device.objects.bulk_create(
-                [
-                    Device(
-                        name=f"Plug {number:0{digits}d}",
-                        location=LOCATIONS[number % len(LOCATIONS)],
-                        vendor="simulator",
-                        vendor_device_id=vendor_id,
-                    )
+                    SimulatedDevice(vendor_device_id=vendor_id, name=f"Plug {number:0{digits}d}")
                     for number, vendor_id in enumerate(vendor_ids, start=1)
                 ],
                 ignore_conflicts=True,
             )
+            account = SimulatedDevice.objects.order_by("vendor_device_id")
+            import_devices(
+                "simulator",
+                [
+                    DeviceInfo(d.vendor_device_id, d.name, {"model": "Simulated plug"})
+                    for d in account
+                ],
+            )
+            imported = Device.objects.filter(vendor="simulator", vendor_device_id__in=vendor_ids)
+            placed = list(imported.filter(location="").only("pk", "vendor_device_id"))
+            for device in placed:
+                number = int(device.vendor_device_id.removeprefix("sim-"))
+                device.location = LOCATIONS[number % len(LOCATIONS)]
+            Device.objects.bulk_update(placed, ["location"], batch_size=1000)
         seeded = Device.objects.filter(vendor="simulator", vendor_device_id__in=vendor_ids)
         self.stdout.write(f"{len(vendor_ids):,} simulated devices ready.")
 
