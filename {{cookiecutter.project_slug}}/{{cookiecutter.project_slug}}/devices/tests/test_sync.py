@@ -327,15 +327,18 @@ def test_the_admin_says_when_an_import_failed(admin_client, vendors):
 
 
 def test_the_task_records_its_run_and_fails_when_a_vendor_fails(vendors):
-    from ...interactions.tasks import sync_devices as sync_task
+    from config import celery_app
 
+    celery_app.finalize()  # as the worker does: each periodic job gets its task
+    sync_task = celery_app.tasks["interactions.sync_devices"]
     vendors["fake"].listed = [PLUG]
-    assert sync_task() == 1
+    sync_task.apply(throw=True)
     vendors["other"].error = VendorUnavailable("503 Service Unavailable")
 
     with pytest.raises(SyncFailed):
-        sync_task()
+        sync_task.apply(throw=True)
 
-    outcomes = list(JobRun.objects.order_by("started_at").values_list("outcome", flat=True))
-    assert outcomes == [JobRun.Outcome.SUCCEEDED, JobRun.Outcome.FAILED]
+    runs = JobRun.objects.order_by("started_at").values_list("outcome", "detail")
+    assert [outcome for outcome, _ in runs] == [JobRun.Outcome.SUCCEEDED, JobRun.Outcome.FAILED]
+    assert "fake: 1 created" in runs[0][1]
 {%- endif %}

@@ -44,12 +44,11 @@ class Command(BaseCommand):
         def sync() -> Synced:
             return sync_devices(vendor, dry_run=dry_run, owner=person)
 
-        if vendor is None and not dry_run:
-            run = run_recorded("sync_devices", sync, ())
-            self.stdout.write(f"sync_devices: {run.detail}")
-            return
         try:
-            synced = sync()
+            if vendor is None and not dry_run:
+                done = run_recorded("sync_devices", sync).detail
+            else:
+                done = str(sync())
         except SyncFailed as error:
             raise CommandError(f"sync_devices failed: {error}") from None
-        self.stdout.write(f"sync_devices: {synced}")
+        self.stdout.write(f"sync_devices: {done}")
