@@ -12,7 +12,7 @@ from django.conf import settings
 from ..{{ cookiecutter.__vendor_module }} import {{ cookiecutter.__vendor_class }}
 from ..limits import LIMIT_OPTIONS, Limiter, Limits, LocalLimiter, limiter_for
 from ..registry import close_clients, vendor_client
-from .limit_checks import CallCounter, assert_spaced_starts
+from .limit_checks import RATE, CallCounter, assert_spaced_starts
 
 THREADS = 8
 CALLS_PER_THREAD = 8
@@ -56,37 +56,36 @@ def test_threads_never_exceed_the_calls_at_once():
 
 
 def test_threads_never_start_two_calls_closer_than_the_rate_allows():
-    rate = 25.0
-    limiter = LocalLimiter(Limits(requests_per_second=rate))
+    limiter = LocalLimiter(Limits(requests_per_second=RATE))
     starts: list[float] = []
 
     def calls() -> None:
-        for _ in range(CALLS_PER_THREAD // 2):
+        for _ in range(2):
             with limiter.call():
                 starts.append(time.monotonic())
 
     run_in_threads(calls)
 
-    assert len(starts) == THREADS * CALLS_PER_THREAD // 2
-    assert_spaced_starts(starts, rate)
+    assert len(starts) == THREADS * 2
+    assert_spaced_starts(starts, RATE)
 
 
 def test_both_limits_hold_together():
-    rate = 50.0
-    limiter = LocalLimiter(Limits(calls_at_once=2, requests_per_second=rate))
+    limiter = LocalLimiter(Limits(calls_at_once=2, requests_per_second=RATE))
     counter = CallCounter()
     starts: list[float] = []
 
     def calls() -> None:
-        for _ in range(CALLS_PER_THREAD // 2):
+        for _ in range(2):
             with limiter.call(), counter.counting():
                 starts.append(time.monotonic())
-                time.sleep(0.03)
+                # Longer than the spacing: the next call starts while this one runs.
+                time.sleep(1.5 / RATE)
 
     run_in_threads(calls)
 
     assert counter.most_at_once == 2
-    assert_spaced_starts(starts, rate)
+    assert_spaced_starts(starts, RATE)
 
 
 def test_a_call_that_fails_gives_its_place_back():
