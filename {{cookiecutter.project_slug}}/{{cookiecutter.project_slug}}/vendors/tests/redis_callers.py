@@ -6,7 +6,8 @@ from __future__ import annotations
 import threading
 import time
 from multiprocessing.queues import Queue
-from multiprocessing.synchronize import Barrier, Event
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Barrier
 
 from redis import Redis
 
@@ -53,8 +54,10 @@ def call_from_threads(
     results.put((starts, most_at_once))
 
 
-def hold_a_place(redis_url: str, vendor: str, lease_seconds: float, holding: Event) -> None:
-    """Take the only place, and keep it until killed."""
+def hold_a_place(
+    redis_url: str, vendor: str, lease_seconds: float, held_since: Synchronized
+) -> None:
+    """Take the only place, say since when, and keep it until killed."""
     with limiter(redis_url, vendor, Limits(calls_at_once=1), lease_seconds).call():
-        holding.set()
+        held_since.value = time.time()
         time.sleep(60)
