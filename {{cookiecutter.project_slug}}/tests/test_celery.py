@@ -1,5 +1,6 @@
 import logging
 import ssl
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -129,6 +130,35 @@ def test_the_worker_pool_lets_a_cold_shutdown_cancel_its_running_tasks():
             CeleryThreadPool(limit=1).terminate_job(pid=1, signal=15)
     finally:
         pool.stop()
+
+
+def test_a_cold_shutdown_that_interrupts_a_task_hand_over_stops_the_pool_all_the_same():
+    # Celery stops the pool from the SIGTERM handler, on the main thread; the signal may land
+    # while that thread is inside the executor's submit(), which holds the lock stopping takes.
+    from celery.concurrency import get_implementation
+
+    pool = get_implementation(celery_app.conf.worker_pool)(limit=1)
+    adjust_thread_count = pool.executor._adjust_thread_count  # called by submit(), locked
+    ran = threading.Event()
+
+    def interrupted_by_the_signal():
+        pool.stop()
+        adjust_thread_count()
+
+    pool.executor._adjust_thread_count = interrupted_by_the_signal
+    hand_over = threading.Thread(target=pool.apply_async, args=(ran.set,), daemon=True)
+    hand_over.start()
+    hand_over.join(timeout=10)
+
+    assert not hand_over.is_alive(), "the worker waits on itself"
+    # The task handed over still runs, and the pool stops once the hand-over let go.
+    assert ran.wait(timeout=10)
+    for stopping in threading.enumerate():
+        if stopping.name == "pool-stop":
+            stopping.join(timeout=10)
+    assert pool.executor._shutdown
+
+
 {%- if cookiecutter.use_sentry %}
 
 

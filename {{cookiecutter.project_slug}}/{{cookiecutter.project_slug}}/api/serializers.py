@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from ..devices.models import Device, heard_since, online_since
+from ..devices.models import Device, is_online
 from ..interactions.models import Command
 from ..observations import queries
 from ..observations.models import Attribute, Status
@@ -133,9 +133,10 @@ def represent_latest(devices: QuerySet[Device], request: Request) -> list[dict]:
     moment = in_current_zone()
     # A device's url is the list's url and its id: one reverse() for all, not one each.
     devices_url = request.build_absolute_uri(reverse("api:device-list"))
-    since = online_since()
     items = []
-    for device in devices.values("id", "name", "location", "vendor", "last_seen_at"):
+    for device in devices.values(
+        "id", "name", "location", "vendor", "last_seen_at", "reported_online"
+    ):
         readings = latest.get(device["id"], queries.LatestReadings())
         status = readings.status
         items.append(
@@ -145,7 +146,7 @@ def represent_latest(devices: QuerySet[Device], request: Request) -> list[dict]:
                 "name": device["name"],
                 "location": device["location"],
                 "vendor": device["vendor"],
-                "online": heard_since(device["last_seen_at"], since),
+                "online": is_online(device["last_seen_at"], device["reported_online"]),
                 "last_seen_at": moment(device["last_seen_at"]),
                 "latest": {
                     "status": status

@@ -17,7 +17,6 @@ from ..interactions.control import CommandNotQueued, request_status
 {%- else %}
 from ..interactions.control import request_status
 {%- endif %}
-from ..interactions.health import is_silent
 from ..observations.queries import LatestReadings, history, latest_for_devices, latest_readings
 from .charts import Point, line_chart
 
@@ -41,7 +40,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
         {
             "device": device,
             "latest": latest.get(device.pk, LatestReadings()),
-            "silent": is_silent(device, now),
+            "silent": device.is_silent(now),
         }
         for device in devices
     ]
@@ -65,7 +64,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "device": device,
         "latest": latest,
-        "silent": is_silent(device, now),
+        "silent": device.is_silent(now),
         "charts": charts,
         "ranges": list(RANGES),
         "chosen": chosen,

@@ -1,7 +1,6 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 {% if cookiecutter.scheduler == "celery-beat" -%}
@@ -9,7 +8,6 @@ from ..interactions.control import CommandNotQueued, request_refresh, request_st
 {% else -%}
 from ..interactions.control import request_refresh, request_status
 {% endif -%}
-from ..interactions.health import is_silent
 from ..observations.queries import latest_readings
 from .models import Device
 
@@ -39,7 +37,7 @@ class DeviceAdmin(admin.ModelAdmin):
     @admin.display(description="heard from", boolean=True)
     def heard_from(self, device: Device) -> bool:
         """False when the device has been silent for SILENT_AFTER_INTERVALS intervals."""
-        return not is_silent(device, timezone.now())
+        return not device.is_silent()
 
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Device]) -> None:

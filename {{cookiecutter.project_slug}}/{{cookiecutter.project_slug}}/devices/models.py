@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..safejson import JSONField
@@ -15,8 +16,12 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import _AnyUser
 
 
+# What "online" and "silent" mean, once: the API, the dashboard, the admin and the health
+# check all ask these functions and the queryset methods built on them.
+
+
 def online_since(now: datetime | None = None) -> datetime:
-    """Devices heard from since this moment count as online.
+    """Devices heard from since this moment may count as online.
 
     SILENT_AFTER_INTERVALS refresh intervals (3 by default), so that one late or failed refresh
     does not flip a device offline.
@@ -25,8 +30,34 @@ def online_since(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(seconds=interval)
 
 
-def heard_since(last_seen_at: datetime | None, since: datetime) -> bool:
-    return last_seen_at is not None and last_seen_at >= since
+def online_q(now: datetime | None = None) -> Q:
+    """Online: its vendor answered for it lately, and did not say it is offline (a vendor that
+    does not say leaves reported_online unknown, and then answering is enough)."""
+    return Q(last_seen_at__gte=online_since(now)) & ~Q(reported_online=False)
+
+
+def is_online(
+    last_seen_at: datetime | None, reported_online: bool | None, now: datetime | None = None
+) -> bool:
+    """online_q, for one device's values."""
+    heard = last_seen_at is not None and last_seen_at >= online_since(now)
+    return heard and reported_online is not False
+
+
+def silent_q(now: datetime | None = None) -> Q:
+    """Silent: its vendor has not answered for it lately, though it had the time to: a device
+    added a minute ago and not refreshed yet is not silent."""
+    since = online_since(now)
+    heard = Q(last_seen_at__gte=since)
+    new = Q(last_seen_at__isnull=True, created_at__gte=since)
+    return ~heard & ~new
+
+
+def is_silent(
+    last_seen_at: datetime | None, created_at: datetime, now: datetime | None = None
+) -> bool:
+    """silent_q, for one device's values."""
+    return (last_seen_at or created_at) < online_since(now)
 
 
 class DeviceQuerySet(models.QuerySet["Device"]):
@@ -39,10 +70,13 @@ class DeviceQuerySet(models.QuerySet["Device"]):
         return self.filter(owner=user)
 
     def online(self, now: datetime | None = None) -> DeviceQuerySet:
-        return self.filter(last_seen_at__gte=online_since(now))
+        return self.filter(online_q(now))
 
     def offline(self, now: datetime | None = None) -> DeviceQuerySet:
-        return self.exclude(last_seen_at__gte=online_since(now))
+        return self.exclude(online_q(now))
+
+    def silent(self, now: datetime | None = None) -> DeviceQuerySet:
+        return self.filter(silent_q(now))
 
     def lock(self, *, to_delete: bool = False) -> list[int]:
         """Lock these devices' rows until the transaction ends; return the keys of those that
@@ -82,6 +116,25 @@ class Device(models.Model):
     last_seen_at = models.DateTimeField(
         null=True, blank=True, help_text="When the vendor last answered for this device."
     )
+    reported_online = models.BooleanField(
+        "online, says the vendor",
+        null=True,
+        blank=True,
+        help_text="The vendor's own word on the device's connection at the last read; "
+        "empty when the vendor does not say.",
+    )
+    can_switch = models.BooleanField(
+        default=True, help_text="Whether the vendor lets the device be switched on and off."
+    )
+    reading_names = JSONField(
+        default=list, blank=True, help_text="The readings the vendor lists for the device."
+    )
+    unlisted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the vendor's device list stopped including the device; it is kept, "
+        "with its readings, until deleted.",
+    )
     last_error = models.TextField(
         blank=True, help_text="Why the vendor last refused this device; empty once it answers."
     )
@@ -115,7 +168,10 @@ class Device(models.Model):
 
     @property
     def is_online(self) -> bool:
-        return heard_since(self.last_seen_at, online_since())
+        return is_online(self.last_seen_at, self.reported_online)
+
+    def is_silent(self, now: datetime | None = None) -> bool:
+        return is_silent(self.last_seen_at, self.created_at, now)
 
     def delete(
         self, using: str | None = None, keep_parents: bool = False

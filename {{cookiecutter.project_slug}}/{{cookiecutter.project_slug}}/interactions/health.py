@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from ..devices.models import Device, online_since
+from ..devices.models import Device
 from .models import Alert, JobRun
 from .rounds import settle_lost_runs
 
@@ -34,16 +34,7 @@ NAMED = 5
 
 
 def silent_devices(now: datetime) -> QuerySet[Device]:
-    """Offline devices that have had the time to be heard from: a device added a minute ago
-    and not refreshed yet is not silent."""
-    return Device.objects.offline(now).exclude(
-        last_seen_at__isnull=True, created_at__gte=online_since(now)
-    )
-
-
-def is_silent(device: Device, now: datetime) -> bool:
-    since = online_since(now)
-    return (device.last_seen_at or device.created_at) < since
+    return Device.objects.silent(now)
 
 
 @dataclass(frozen=True)

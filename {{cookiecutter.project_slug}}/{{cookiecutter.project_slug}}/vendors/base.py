@@ -37,11 +37,25 @@ class StatusReading:
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """A device as the vendor lists it."""
+    """A device as the vendor lists it, with what it can do."""
 
     vendor_device_id: str
     name: str
     metadata: dict
+    # A sensor cannot be switched: no switch is offered and a command to it is refused.
+    can_switch: bool = True
+    reading_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """What the vendor says of one device in one read."""
+
+    vendor_device_id: str
+    status: StatusReading | None = None
+    readings: tuple[AttributeReading, ...] = ()
+    # The vendor's own word on the device's connection; None when the vendor does not say.
+    online: bool | None = None
 
 
 class VendorError(Exception):
@@ -75,6 +89,11 @@ class PermanentVendorError(VendorError):
 
 class AuthenticationFailed(PermanentVendorError):
     pass
+
+
+class ConfigurationError(PermanentVendorError):
+    """The client is set up wrong (a missing credential, a base URL that is not the API): no
+    device can be reached, so the whole job fails, with one line naming the setting to fix."""
 
 
 class UnknownDevice(PermanentVendorError):
