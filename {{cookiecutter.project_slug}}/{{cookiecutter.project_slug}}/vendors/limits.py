@@ -35,6 +35,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .base import ConfigurationError
+
 # The options of a vendor's entry that are the limiter's, not its client's.
 LIMIT_OPTIONS = ("max_calls_at_once", "max_requests_per_second")
 
@@ -118,7 +120,7 @@ def limiter_for(vendor: str) -> Limiter:
 
 
 def _build_limiter(vendor: str) -> Limiter:
-    limits = Limits.from_options(settings.VENDORS.get(vendor, {}).get("OPTIONS", {}))
+    limits = _limits_of(vendor)
     if not limits:
         return Limiter()
 {%- if cookiecutter.scheduler == "celery-beat" %}
@@ -129,6 +131,18 @@ def _build_limiter(vendor: str) -> Limiter:
         return RedisLimiter.from_settings(vendor, limits)
 {%- endif %}
     return LocalLimiter(limits)
+
+
+def _limits_of(vendor: str) -> Limits:
+    config = settings.VENDORS.get(vendor, {})
+    options = config.get("OPTIONS", {})
+    for option in LIMIT_OPTIONS:
+        value = options.get(option) or 0
+        if value < 0:
+            variables = [s.variable for s in config.get("SETTINGS", ()) if s.option == option]
+            name = variables[0] if variables else f"the {option} option of vendor {vendor!r}"
+            raise ConfigurationError(f"{name} is {value}: set it to 0 (no limit) or more")
+    return Limits.from_options(options)
 
 
 @receiver(setting_changed)

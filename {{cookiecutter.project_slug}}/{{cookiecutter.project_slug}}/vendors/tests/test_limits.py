@@ -6,10 +6,13 @@ import threading
 import time
 from collections.abc import Callable
 
+import environ
 import pytest
 from django.conf import settings
 
-from ..{{ cookiecutter.__vendor_module }} import {{ cookiecutter.__vendor_class }}
+from config.vendor_settings import VendorSetting, vendor
+
+from ..base import ConfigurationError
 from ..limits import LIMIT_OPTIONS, Limiter, Limits, LocalLimiter, limiter_for
 from ..registry import close_clients, vendor_client
 from ..simulator import simulated_cloud
@@ -133,6 +136,32 @@ def test_no_limit_configured_means_no_limiter(settings, options):
     assert type(limiter_for("acme")) is Limiter
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            VendorSetting("max_calls_at_once", "ACME_MAX_CALLS_AT_ONCE", default=0),
+            "ACME_MAX_CALLS_AT_ONCE is -1: set it to 0 (no limit) or more",
+        ),
+        (
+            VendorSetting("max_requests_per_second", "ACME_MAX_REQUESTS_PER_SECOND", default=0.0),
+            "ACME_MAX_REQUESTS_PER_SECOND is -1.0: set it to 0 (no limit) or more",
+        ),
+    ],
+    ids=["calls at once", "requests per second"],
+)
+def test_a_negative_limit_is_refused_in_one_line_naming_its_variable(
+    settings, monkeypatch, setting, message
+):
+    monkeypatch.setenv(setting.variable, "-1")
+    settings.VENDORS = {"acme": vendor(environ.Env(), "simulator.SimulatorClient", setting)}
+
+    with pytest.raises(ConfigurationError) as refused:
+        limiter_for("acme")
+
+    assert str(refused.value) == message
+
+
 def test_limits_come_from_the_vendors_settings_once_per_process(settings):
     options = {"max_calls_at_once": 4, "max_requests_per_second": 2.5}
     settings.VENDORS = {"acme": {"CLIENT": "simulator.SimulatorClient", "OPTIONS": options}}
@@ -166,7 +195,7 @@ def test_the_vendors_client_is_built_without_the_limiters_options():
 
     client = vendor_client("{{ cookiecutter.__vendor_module }}")
 
-    assert isinstance(client, {{ cookiecutter.__vendor_class }})
+    assert type(client).__name__ == "{{ cookiecutter.__vendor_class }}"
     close_clients()
 
 
