@@ -146,6 +146,10 @@ VENDORS: dict[str, dict[str, Any]] = {
         VendorSetting("retry_after", "SIMULATOR_RETRY_AFTER", default=1.0),
         VendorSetting("reading_period", "SIMULATOR_READING_PERIOD", default=60),
         VendorSetting("batch_size", "SIMULATOR_BATCH_SIZE", default=100),
+        # What this project allows itself with the simulated vendor (0: no limit), as with a
+        # real one (vendors/limits.py); max_concurrent_calls above is the vendor's own limit.
+        VendorSetting("max_calls_at_once", "SIMULATOR_MAX_CALLS_AT_ONCE", default=0),
+        VendorSetting("max_requests_per_second", "SIMULATOR_MAX_REQUESTS_PER_SECOND", default=0.0),
     ),
     "{{ cookiecutter.__vendor_module }}": vendor(
         env,
@@ -164,6 +168,17 @@ VENDORS: dict[str, dict[str, Any]] = {
             "timeout",
             "{{ cookiecutter.__vendor_module.upper() }}_API_TIMEOUT",
             default=10.0,
+        ),
+        # What the vendor allows (0: no limit); vendors/limits.py keeps every call within it.
+        VendorSetting(
+            "max_calls_at_once",
+            "{{ cookiecutter.__vendor_module.upper() }}_MAX_CALLS_AT_ONCE",
+            default=0,
+        ),
+        VendorSetting(
+            "max_requests_per_second",
+            "{{ cookiecutter.__vendor_module.upper() }}_MAX_REQUESTS_PER_SECOND",
+            default=0.0,
         ),
     ),
 }

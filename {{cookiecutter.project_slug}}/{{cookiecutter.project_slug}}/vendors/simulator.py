@@ -37,6 +37,7 @@ from .base import (
     VendorTimeout,
     VendorUnavailable,
 )
+from .limits import client_options
 from .models import SimulatedDevice
 
 
@@ -182,7 +183,7 @@ def simulated_cloud() -> SimulatedCloud:
     with _cloud_lock:
         if _cloud is None:
             options = settings.VENDORS.get("simulator", {}).get("OPTIONS", {})
-            _cloud = SimulatedCloud(SimulatorOptions(**options))
+            _cloud = SimulatedCloud(SimulatorOptions(**client_options(options)))
         return _cloud
 
 
