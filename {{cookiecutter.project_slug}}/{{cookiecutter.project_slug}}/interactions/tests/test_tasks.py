@@ -6,7 +6,9 @@ import time
 from datetime import timedelta
 from typing import Any, cast
 
+import httpx
 import pytest
+import respx
 from celery.contrib.testing.worker import start_worker
 from celery.worker import state
 from django.db import OperationalError
@@ -16,10 +18,14 @@ from django.utils import timezone
 from config import celery_app
 from config.celery import schedule_periodic_jobs
 
+from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Status
+from ...vendors import registry
 from ...vendors.base import RateLimited, UnknownDevice, VendorTimeout, VendorUnavailable
-from .. import batches
+from ...vendors.tests.test_http import BASE_URL as ERRORS_IN_BODY_URL
+from ...vendors.tests.test_http import ErrorsInBodyCloud
+from .. import batches, delivery
 from ..health import check_health
 from ..models import Command, JobRun, RefreshBatch
 from ..schedule import periodic_job
@@ -206,7 +212,7 @@ def test_a_round_with_a_batch_that_gives_up_records_failed_with_the_counts(
     assert record(run) == (scenario.outcome, scenario.detail, scenario.refreshed, scenario.failed)
     # The batch whose vendor is down was tried once and retried to the limit.
     down = (scenario.devices[0].vendor_device_id, scenario.devices[1].vendor_device_id)
-    assert fake_vendor.calls.count(("read_statuses", (down,))) == 1 + refresh_batch.max_retries
+    assert fake_vendor.calls.count(("read_devices", (down,))) == 1 + refresh_batch.max_retries
 
 
 def test_a_batch_delivered_again_after_it_recorded_does_not_count_twice(worker, fake_vendor):
@@ -222,7 +228,7 @@ def test_a_batch_delivered_again_after_it_recorded_does_not_count_twice(worker, 
 
     assert reached.wait(20)
     assert record(settled(run.pk)) == ("succeeded", "2 devices refreshed, 0 failed", 2, 0)
-    assert [args for method, args in fake_vendor.calls if method == "read_statuses"] == [
+    assert [args for method, args in fake_vendor.calls if method == "read_devices"] == [
         ((first.vendor_device_id,),),
         ((second.vendor_device_id,),),
     ]
@@ -279,7 +285,7 @@ def test_a_batch_gives_up_at_once_when_its_retry_would_come_after_its_round(
 ):
     settings.VENDOR_RETRY_MAX_DELAY = 30
     device = DeviceFactory.create(vendor="fake")
-    fake_vendor.fail("read_statuses", RateLimited("429", retry_after=20))
+    fake_vendor.fail("read_devices", RateLimited("429", retry_after=20))
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
 
     refresh_batch.apply_async((batch,), expires=timezone.now() + timedelta(seconds=10))
@@ -302,7 +308,7 @@ def test_a_batch_that_crashes_fails_in_its_round(worker, fake_vendor, monkeypatc
 
 def test_a_database_error_that_passes_is_retried(worker, fake_vendor):
     device = DeviceFactory.create(vendor="fake")
-    fake_vendor.fail("read_statuses", OperationalError("deadlock detected"))
+    fake_vendor.fail("read_devices", OperationalError("deadlock detected"))
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
 
     refresh_batch.delay(batch)
@@ -335,13 +341,67 @@ def test_a_round_whose_batches_never_finish_is_settled_failed_by_the_health_chec
 def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vendor):
     device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail(
-        "read_statuses", VendorUnavailable("503"), VendorTimeout("slow"), RateLimited("429", 0.01)
+        "read_devices", VendorUnavailable("503"), VendorTimeout("slow"), RateLimited("429", 0.01)
     )
 
     refresh_devices.delay([device.pk])
 
     assert wait_until(lambda: Status.objects.filter(device=device).exists())
-    assert [method for method, _ in fake_vendor.calls].count("read_statuses") == 4
+    assert [method for method, _ in fake_vendor.calls].count("read_devices") == 4
+
+
+@pytest.fixture
+def errors_in_body_api(fake_vendor, monkeypatch):
+    """Devices of vendor "fake" talk to a vendor that reports errors inside 200 answers."""
+    cloud = ErrorsInBodyCloud(base_url=ERRORS_IN_BODY_URL, api_token="key")
+    monkeypatch.setitem(registry._clients, "fake", cloud)
+    with respx.mock(base_url=ERRORS_IN_BODY_URL) as api:
+        yield api
+    cloud.close()
+
+
+def test_a_transient_error_inside_a_200_answer_is_retried(worker, errors_in_body_api):
+    device = DeviceFactory.create(vendor="fake")
+    route = errors_in_body_api.post("device/status").mock(
+        side_effect=[
+            httpx.Response(200, json={"isok": False, "errors": {"max_req": "slow down"}}),
+            httpx.Response(
+                200, json={"isok": True, "data": {device.vendor_device_id: {"online": True}}}
+            ),
+        ]
+    )
+
+    refresh_devices.delay([device.pk])
+
+    assert wait_until(lambda: Device.objects.get(pk=device.pk).last_seen_at is not None)
+    assert route.call_count == 2
+
+
+def test_a_permanent_error_inside_a_200_answer_is_not_retried(worker, errors_in_body_api):
+    device = DeviceFactory.create(vendor="fake")
+    route = errors_in_body_api.post("device/status").respond(
+        200, json={"isok": False, "errors": {"device_not_found": "no such device"}}
+    )
+
+    refresh_devices.delay([device.pk])
+
+    assert wait_until(lambda: Device.objects.get(pk=device.pk).last_error != "")
+    assert route.call_count == 1
+    assert "no such device" in Device.objects.get(pk=device.pk).last_error
+
+
+def test_a_command_the_vendor_accepts_is_confirmed_by_the_read_it_asks_for(
+    worker, fake_vendor, monkeypatch
+):
+    monkeypatch.setattr(delivery, "CONFIRMING_READ_DELAY", 0)
+    fake_vendor.echoes = False
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"), is_on=True)
+
+    send_command.delay(command.pk)
+
+    assert wait_until(lambda: Command.objects.get(pk=command.pk).is_settled, timeout=30)
+    assert Command.objects.get(pk=command.pk).state == Command.State.CONFIRMED
+    assert [method for method, _ in fake_vendor.calls] == ["set_status", "read_devices"]
 
 
 def test_a_command_is_retried_after_a_transient_error_and_confirmed(worker, fake_vendor):
@@ -354,7 +414,7 @@ def test_a_command_is_retried_after_a_transient_error_and_confirmed(worker, fake
     command.refresh_from_db()
     assert (command.state, command.attempts) == (Command.State.CONFIRMED, 2)
     methods = [method for method, _ in fake_vendor.calls]
-    assert methods == ["set_status", "read_statuses", "set_status"]
+    assert methods == ["set_status", "read_devices", "set_status"]
 
 
 def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake_vendor, caplog):
@@ -371,7 +431,7 @@ def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake
     methods = [method for method, _ in fake_vendor.calls]
     # Each retry reads the device first, in case the failed attempt switched it after all.
     assert methods.count("set_status") == 1 + send_command.max_retries
-    assert methods.count("read_statuses") == send_command.max_retries
+    assert methods.count("read_devices") == send_command.max_retries
     assert len([r for r in caplog.records if "gave up" in r.getMessage()]) == 1
 
 

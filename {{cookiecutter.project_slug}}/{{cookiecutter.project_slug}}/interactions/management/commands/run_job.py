@@ -29,11 +29,7 @@ from ...heartbeats import run_recorded
 from ...models import JobRun
 
 # Jobs about one device; they need --device.
-DEVICE_JOBS = {
-    "pull_status": jobs.pull_status,
-    "pull_attributes": jobs.pull_attributes,
-    "refresh_device": jobs.refresh_device,
-}
+DEVICE_JOBS = {"refresh_device": jobs.refresh_device}
 
 
 def job_names() -> list[str]:

@@ -23,12 +23,25 @@ from django.utils import timezone
 from ....devices.models import Device
 from ....devices.sync import import_devices
 from ....observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
-from ....vendors.base import DeviceInfo
 from ....vendors.models import SimulatedDevice
-from ....vendors.simulator import simulated_history
+from ....vendors.simulator import listing, simulated_history
 
 LOCATIONS = ("Kitchen", "Greenhouse", "Garage", "Office", "Workshop", "Cellar")
 HISTORY_STEP = timedelta(minutes=10)
+
+
+def is_sensor(number: int) -> bool:
+    """Every sixth device is a sensor: it measures, and cannot be switched."""
+    return number % 6 == 0
+
+
+def kind(number: int) -> str:
+    return "sensor" if is_sensor(number) else "plug"
+
+
+def reports_offline(number: int) -> bool:
+    """A few devices (every eleventh) are offline, as their vendor reports."""
+    return number % 11 == 0
 
 
 class Command(BaseCommand):
@@ -50,19 +63,18 @@ class Command(BaseCommand):
         with transaction.atomic():
             SimulatedDevice.objects.bulk_create(
                 [
-                    SimulatedDevice(vendor_device_id=vendor_id, name=f"Plug {number:0{digits}d}")
+                    SimulatedDevice(
+                        vendor_device_id=vendor_id,
+                        name=f"{kind(number).capitalize()} {number:0{digits}d}",
+                        can_switch=not is_sensor(number),
+                        online=not reports_offline(number),
+                    )
                     for number, vendor_id in enumerate(vendor_ids, start=1)
                 ],
                 ignore_conflicts=True,
             )
             account = SimulatedDevice.objects.order_by("vendor_device_id")
-            import_devices(
-                "simulator",
-                [
-                    DeviceInfo(d.vendor_device_id, d.name, {"model": "Simulated plug"})
-                    for d in account
-                ],
-            )
+            import_devices("simulator", [listing(device) for device in account])
             imported = Device.objects.filter(vendor="simulator", vendor_device_id__in=vendor_ids)
             placed = list(imported.filter(location="").only("pk", "vendor_device_id"))
             for device in placed:
@@ -76,7 +88,11 @@ class Command(BaseCommand):
         start = end - timedelta(days=history_days)
         stored = 0
         for done, device in enumerate(seeded.order_by("pk").iterator(), start=1):
-            readings = list(simulated_history(device.vendor_device_id, start, end, HISTORY_STEP))
+            readings = [
+                reading
+                for reading in simulated_history(device.vendor_device_id, start, end, HISTORY_STEP)
+                if reading.name in device.reading_names
+            ]
             with transaction.atomic():
                 stored += len(
                     store_attributes(
@@ -84,7 +100,7 @@ class Command(BaseCommand):
                         for r in readings
                     )
                 )
-                if readings:
+                if readings and device.can_switch:
                     stored += len(store_statuses([StatusRow(device.pk, True, "on", start)]))
             if done % max(1, len(vendor_ids) // 10) == 0 or done == len(vendor_ids):
                 self.stdout.write(
