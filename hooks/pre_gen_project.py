@@ -62,6 +62,7 @@ RESERVED_VENDOR_MODULES = frozenset(
         "base",
         "checks",
         "example_api",
+        "http",
         "limits",
         "management",
         "migrations",
