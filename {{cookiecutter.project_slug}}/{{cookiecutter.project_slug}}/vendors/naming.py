@@ -26,9 +26,16 @@ def to_ascii(text: str) -> str:
     return ascii_text
 
 
+{{ pre_gen_hook_definitions("PROJECT_IMPORTS", "RESERVED_VENDOR_MODULES") }}
+{%- if cookiecutter.scheduler == "celery-beat" %}
+{{ pre_gen_hook_definitions("SCHEDULER_IMPORTS", "SCHEDULER_VENDOR_MODULES") }}
+{%- else %}
+# Heroku Scheduler runs the project's commands: it adds no import and no module.
+SCHEDULER_IMPORTS: frozenset[str] = frozenset()
+SCHEDULER_VENDOR_MODULES: frozenset[str] = frozenset()
+{%- endif %}
+
 {{ pre_gen_hook_definitions(
-    "PROJECT_IMPORTS",
-    "RESERVED_VENDOR_MODULES",
     "IDENTIFIER",
     "MAX_VENDOR_MODULE_LENGTH",
     "PREFIX",
