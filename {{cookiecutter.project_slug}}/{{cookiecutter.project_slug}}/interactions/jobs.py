@@ -15,7 +15,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -111,9 +110,7 @@ def refresh_all() -> Tally:
             try:
                 refreshed = future.result()
             except SETUP_ERRORS:
-                for waiting in futures:
-                    waiting.cancel()
-                wait_for(futures)
+                pool.shutdown(cancel_futures=True)  # the batches not started yet
                 raise
             except Exception as error:
                 tally.add(0, len(futures[future]), describe_error(error))
