@@ -30,22 +30,17 @@ ANSWERS = r"""{{ cookiecutter | jsonify }}"""
 # would shadow it. The standard library is added in `shadowed_import`.
 PROJECT_IMPORTS = frozenset(
     {
-        "celery",
         "config",
         "django",
         "drf_spectacular",
         "environ",
         "factory",
-        "fakeredis",
         "gunicorn",
         "httpx",
-        "kombu",
         "manage",
         "orjson",
         "psycopg",
         "pytest",
-        "redbeat",
-        "redis",
         "respx",
         "rest_framework",
         "sentry_sdk",
@@ -54,6 +49,8 @@ PROJECT_IMPORTS = frozenset(
         "whitenoise",
     }
 )
+# And those it imports in celery-beat mode; a name is refused in either mode.
+SCHEDULER_IMPORTS = frozenset({"celery", "fakeredis", "kombu", "redbeat", "redis"})
 # The vendors package's own modules, which the vendor's client module sits beside; and
 # "vendor", whose client class would be VendorClient, the interface every client subclasses.
 RESERVED_VENDOR_MODULES = frozenset(
@@ -64,16 +61,20 @@ RESERVED_VENDOR_MODULES = frozenset(
         "example_api",
         "http",
         "limits",
+        "management",
         "migrations",
         "models",
-        "redis_limits",
+        "naming",
         "registry",
         "simulator",
         "simulator_api",
+        "skeleton",
         "tests",
         "vendor",
     }
 )
+# And the one it holds in celery-beat mode; taken in either mode.
+SCHEDULER_VENDOR_MODULES = frozenset({"redis_limits"})
 
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 # Longer package names would push generated lines past the line length ruff enforces.
@@ -93,7 +94,7 @@ UNSAFE_TEXT = re.compile(r'["\\\n]')
 
 
 def shadowed_import(name: str) -> bool:
-    return name in PROJECT_IMPORTS or name in sys.stdlib_module_names
+    return name in PROJECT_IMPORTS | SCHEDULER_IMPORTS or name in sys.stdlib_module_names
 
 
 def name_problem(name: str, max_length: int, reserved: frozenset[str] = frozenset()) -> str | None:
@@ -114,12 +115,18 @@ def name_problem(name: str, max_length: int, reserved: frozenset[str] = frozense
     return None
 
 
+def to_ascii(text: str) -> str:
+    """text transliterated to ASCII (ü -> u, ß -> ss, 温 -> wen). The baked project's
+    vendors/naming.py, which holds the rules below for `manage.py startvendor`, has its own."""
+    return unidecode(text)
+
+
 def ascii_words(text: str) -> list[str]:
     """The words of text in lowercase ASCII: accents transliterated (ü -> u, ß -> ss),
     apostrophes dropped (O'Neill's -> oneills), any other mark a break between words."""
     # NFKC first: text-unidecode drops what its table lacks, such as circled digits and
     # mathematical letters, whose plain forms NFKC gives.
-    ascii_text = unidecode(unicodedata.normalize("NFKC", text)).lower()
+    ascii_text = to_ascii(unicodedata.normalize("NFKC", text)).lower()
     return WORD.findall(ascii_text.replace("'", ""))
 
 
@@ -153,7 +160,8 @@ def project_slug(project_name: str) -> str:
 
 
 def vendor_module(vendor_name: str) -> str:
-    return derived_name(vendor_name, MAX_VENDOR_MODULE_LENGTH, "my_vendor", RESERVED_VENDOR_MODULES)
+    taken = RESERVED_VENDOR_MODULES | SCHEDULER_VENDOR_MODULES
+    return derived_name(vendor_name, MAX_VENDOR_MODULE_LENGTH, "my_vendor", taken)
 
 
 def vendor_class(module: str) -> str:
@@ -181,7 +189,9 @@ def validate(answers: dict) -> list[str]:
     # Derived, never typed; checked in case cookiecutter was handed one (extra context, replay).
     module = answers["__vendor_module"]
     if answers["vendor_name"].strip() and (
-        problem := name_problem(module, MAX_VENDOR_MODULE_LENGTH, RESERVED_VENDOR_MODULES)
+        problem := name_problem(
+            module, MAX_VENDOR_MODULE_LENGTH, RESERVED_VENDOR_MODULES | SCHEDULER_VENDOR_MODULES
+        )
     ):
         problems.append(
             f"vendor_name {answers['vendor_name']!r} makes the module name {module!r}, "
