@@ -35,6 +35,9 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
             "{project_slug}/interactions/batches.py",
             "{project_slug}/interactions/tasks.py",
             "{project_slug}/interactions/tests/test_tasks.py",
+            "{project_slug}/vendors/redis_limits.py",
+            "{project_slug}/vendors/tests/redis_callers.py",
+            "{project_slug}/vendors/tests/test_redis_limits.py",
         ],
         # Heroku Scheduler runs management commands; it differs from celery-beat only in
         # fragments of shared files (dependencies, settings, Procfile, app.json).

@@ -25,6 +25,9 @@ CELERY_ONLY = [
     "iot_monitor/interactions/batches.py",
     "iot_monitor/interactions/tasks.py",
     "iot_monitor/interactions/tests/test_tasks.py",
+    "iot_monitor/vendors/redis_limits.py",
+    "iot_monitor/vendors/tests/redis_callers.py",
+    "iot_monitor/vendors/tests/test_redis_limits.py",
     "tests/test_beat.py",
     "tests/test_celery.py",
 ]

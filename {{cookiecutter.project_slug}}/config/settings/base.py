@@ -165,6 +165,17 @@ VENDORS: dict[str, dict[str, Any]] = {
             "{{ cookiecutter.__vendor_module.upper() }}_API_TIMEOUT",
             default=10.0,
         ),
+        # What the vendor allows (0: no limit); vendors/limits.py keeps every call within it.
+        VendorSetting(
+            "max_calls_at_once",
+            "{{ cookiecutter.__vendor_module.upper() }}_MAX_CALLS_AT_ONCE",
+            default=0,
+        ),
+        VendorSetting(
+            "max_requests_per_second",
+            "{{ cookiecutter.__vendor_module.upper() }}_MAX_REQUESTS_PER_SECOND",
+            default=0.0,
+        ),
     ),
 }
 # The simulated vendor's REST API (vendors/simulator_api.py), served by this project.
