@@ -61,6 +61,8 @@ RESERVED_VENDOR_MODULES = frozenset(
         "apps",
         "base",
         "checks",
+        "example_api",
+        "http",
         "migrations",
         "models",
         "registry",

@@ -88,6 +88,8 @@ def test_the_expected_files_are_present_and_absent(variant):
         f"{slug}/observations/queries.py",
         f"{slug}/observations/ingest.py",
         f"{slug}/vendors/base.py",
+        f"{slug}/vendors/http.py",
+        f"{slug}/vendors/example_api.py",
         f"{slug}/vendors/simulator.py",
         f"{slug}/vendors/simulator_api.py",
         f"{slug}/vendors/{answers['__vendor_module']}.py",

@@ -23,7 +23,8 @@ devices = list(Device.objects.order_by("pk")[: int(os.environ["BENCH_REFERENCE_D
 client = vendor_client("simulator")
 started = time.perf_counter()
 for device in devices:
-    for reading in client.read_attributes([device.vendor_device_id]):
+    (report,) = client.read_devices([device.vendor_device_id])
+    for reading in report.readings:
         Attribute.objects.get_or_create(
             device=device,
             name=reading.name,

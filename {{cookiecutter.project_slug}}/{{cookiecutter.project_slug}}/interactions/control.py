@@ -58,7 +58,8 @@ def request_status(
     """Queue a command for the device; a worker sends it. Poll the command until it settles.
     Raise CommandNotQueued when the task queue cannot be reached.
 {%- else %}
-    """Send a command to the device now and return it settled: confirmed or failed.
+    """Send a command to the device now and return it confirmed, failed, or accepted by a
+    vendor that does not say the new state (a later read confirms it).
 
     With no worker to retry later, a vendor error fails the command at once; the person who
     asked sees why and can ask again.

@@ -9,6 +9,10 @@ command first claims it, so that two attempts never send it at once; the sweeper
 and fails those past the timeout. An attempt that follows one that may have reached the vendor
 reads the device first: if it is already in the state asked for, the command is confirmed
 without being sent twice.
+
+A vendor that takes a command without saying the new state leaves it `accepted`: the first read
+of the device that shows the state asked for confirms it (confirm_accepted), and the sweeper
+fails it past the timeout. An accepted command is never sent again: the vendor has it.
 """
 
 from __future__ import annotations
@@ -21,9 +25,14 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from ..observations.ingest import StatusRow
 from .models import Command
 
 IN_FLIGHT = (Command.State.QUEUED, Command.State.SENT)
+UNSETTLED = (*IN_FLIGHT, Command.State.ACCEPTED)
+# Seconds after a vendor accepts a command before its device is read to confirm it: time for
+# the vendor to reach the device.
+CONFIRMING_READ_DELAY = 5
 # Why a command the queue refused failed. No attempt sent it, so a retry with its idempotency
 # key queues it again (requeue_if_never_sent).
 NOT_QUEUED = "not queued: the task queue could not be reached"
@@ -65,6 +74,39 @@ def release(command_id: int, retry_in: float) -> None:
     )
 
 
+def accept_command(command_id: int) -> bool:
+    """Record that the vendor took the command without saying the new state; False if the
+    command settled meanwhile (the sweeper failed it)."""
+    return bool(
+        Command.objects.filter(pk=command_id, state=Command.State.SENT).update(
+            state=Command.State.ACCEPTED
+        )
+    )
+
+
+def confirm_accepted(statuses: list[StatusRow]) -> list[int]:
+    """Confirm the accepted commands whose device a read shows in the state they asked for;
+    return their keys. Runs in the reading job's transaction."""
+    shown = {row.device_id: row for row in statuses}
+    accepted = Command.objects.filter(state=Command.State.ACCEPTED, device_id__in=shown)
+    confirmed = []
+    for command in accepted.only("pk", "device_id", "is_on"):
+        status = shown[command.device_id]
+        if status.is_on == command.is_on:
+            Command.objects.filter(pk=command.pk, state=Command.State.ACCEPTED).update(
+                state=Command.State.CONFIRMED,
+                vendor_answer=answer(status.is_on, status.state, status.valid_at),
+                finished_at=timezone.now(),
+            )
+            confirmed.append(command.pk)
+    return confirmed
+
+
+def answer(is_on: bool, state: str, valid_at: datetime) -> dict:
+    """A status the vendor reported, as Command.vendor_answer keeps it."""
+    return {"is_on": is_on, "state": state, "valid_at": valid_at.isoformat()}
+
+
 def fail_command(command_id: int, reason: str) -> int:
     """Mark a command failed, unless it has already settled."""
     Command.objects.filter(pk=command_id).exclude(state__in=Command.SETTLED).update(
@@ -97,12 +139,13 @@ def settle_commands(send: Callable[[int], object], now: datetime | None = None) 
     last attempt was abandoned to `send`, which makes a new attempt."""
     now = now or timezone.now()
     timeout = settings.COMMAND_TIMEOUT_SECONDS
-    in_flight = Command.objects.filter(state__in=IN_FLIGHT)
+    unsettled = Command.objects.filter(state__in=UNSETTLED)
     failed = []
-    for command in in_flight.filter(created_at__lt=now - timedelta(seconds=timeout)):
-        why = "no worker took it" if command.attempts == 0 else "the vendor did not confirm it"
+    for command in unsettled.filter(created_at__lt=now - timedelta(seconds=timeout)):
+        why = unconfirmed_because(command)
         fail_command(command.pk, f"not confirmed within {timeout} s: {why}")
         failed.append(command.pk)
+    in_flight = Command.objects.filter(state__in=IN_FLIGHT)
 
     abandoned_before = now - attempt_lease()
     resent = []
@@ -117,3 +160,10 @@ def settle_commands(send: Callable[[int], object], now: datetime | None = None) 
         send(command_id)
         resent.append(command_id)
     return Swept(resent, failed)
+
+
+def unconfirmed_because(command: Command) -> str:
+    if command.state == Command.State.ACCEPTED:
+        asked = "on" if command.is_on else "off"
+        return f"the vendor accepted it, but no read showed the device {asked}"
+    return "no worker took it" if command.attempts == 0 else "the vendor did not confirm it"

@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -33,14 +34,15 @@ from ..observations.ingest import (
 )
 from ..observations.models import Attribute, Status
 from ..vendors.base import (
-    AttributeReading,
     AuthenticationFailed,
+    ConfigurationError,
+    DeviceReport,
     PermanentVendorError,
     StatusReading,
     VendorClient,
 )
 from ..vendors.registry import vendor_client
-from .delivery import claim, fail_command
+from .delivery import accept_command, answer, claim, confirm_accepted, fail_command
 from .heartbeats import describe_error
 from .models import Command, JobRun
 from .rounds import Tally
@@ -49,9 +51,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# The VendorClient methods each kind of pull calls.
-STATUS = ("read_statuses",)
-ATTRIBUTES = ("read_attributes",)
+# Errors of the client's setup, not of a device: no device of the vendor can be read, so they
+# fail the whole job, once, rather than each device in turn.
+SETUP_ERRORS = (ConfigurationError, AuthenticationFailed)
 # Logged when a device's error changes: (vendor, device, reason).
 REFUSED = "Vendor %s refused device %s: %s"
 NOT_STORED = "Readings from %s for device %s could not be stored: %s"
@@ -67,25 +69,16 @@ class Refreshed:
     failed: list[int]
 
 
-def pull_status(device_id: int) -> list[int]:
-    """Read one device's status; return the keys of new Status rows."""
-    return _pull([device_id], reads=STATUS).new_keys
-
-
-def pull_attributes(device_id: int) -> list[int]:
-    """Read one device's numeric readings; return the keys of new Attribute rows."""
-    return _pull([device_id], reads=ATTRIBUTES).new_keys
-
-
 def refresh_device(device_id: int) -> list[int]:
     """Read one device's status and readings; return the keys of the new rows."""
     return refresh_devices([device_id]).new_keys
 
 
 def refresh_devices(device_ids: Iterable[int]) -> Refreshed:
-    """Read the status and readings of some devices, as few vendor calls as their vendors
-    allow, and store them."""
-    return _pull(device_ids, reads=STATUS + ATTRIBUTES)
+    """Read what the vendors say of some devices, one call per batch their vendors allow, and
+    store it: statuses, readings, the vendor's word on their connection. A status that shows
+    the state an accepted command asked for confirms it."""
+    return _pull(device_ids)
 
 
 def device_batches() -> list[list[int]]:
@@ -104,7 +97,9 @@ def refresh_all() -> Tally:
     """Refresh every device, batches in parallel on a bounded pool of threads, in this
     process; return how the round went (rounds.py says what fails it).
 
-    A batch that fails does not stop the others; the next round tries its devices again.
+    A batch that fails does not stop the others; the next round tries its devices again. An
+    error of a client's setup (SETUP_ERRORS) stops the round and propagates: every other batch
+    would fail the same way.
     """
     batches = device_batches()
     tally = Tally()
@@ -115,6 +110,11 @@ def refresh_all() -> Tally:
         for future in as_completed(futures):
             try:
                 refreshed = future.result()
+            except SETUP_ERRORS:
+                for waiting in futures:
+                    waiting.cancel()
+                wait_for(futures)
+                raise
             except Exception as error:
                 tally.add(0, len(futures[future]), describe_error(error))
             else:
@@ -122,8 +122,13 @@ def refresh_all() -> Tally:
     return tally
 
 
-def set_status(command_id: int) -> int:
+def set_status(command_id: int, read_soon: Callable[[int], object] | None = None) -> int:
     """Send a command to its device's vendor and record what the vendor confirms.
+
+    A vendor that echoes the new state confirms (or fails) the command at once. One that only
+    accepts it leaves it accepted, for a later read of the device to confirm (refresh_devices)
+    or the sweeper to fail after COMMAND_TIMEOUT_SECONDS; `read_soon(device_id)`, when given,
+    asks for that read early.
 
     Only an attempt that claims the command sends it (delivery.py): a redelivered or repeated
     task finds it settled, or being sent, and sends nothing. When an earlier attempt may have
@@ -142,6 +147,10 @@ def set_status(command_id: int) -> int:
     except PermanentVendorError as error:
         fail_command(command.pk, str(error))
         raise
+    if status is None:
+        if accept_command(command.pk) and read_soon is not None:
+            read_soon(device.pk)
+        return command.pk
     confirmed = status.is_on == command.is_on
     with transaction.atomic():
         if not Device.objects.filter(pk=device.pk).lock():
@@ -151,7 +160,7 @@ def set_status(command_id: int) -> int:
         # A command the sweeper failed meanwhile stays failed: its person was told so.
         Command.objects.filter(pk=command.pk).exclude(state__in=Command.SETTLED).update(
             state=Command.State.CONFIRMED if confirmed else Command.State.FAILED,
-            vendor_answer=_answer(status),
+            vendor_answer=answer(status.is_on, status.state, status.valid_at),
             error="" if confirmed else f"the vendor reports the device {status.state}",
             finished_at=timezone.now(),
         )
@@ -162,7 +171,8 @@ def _status_if_switched(
     client: VendorClient, device: Device, command: Command
 ) -> StatusReading | None:
     """The device's status if it is already as the command asks, else None."""
-    statuses = client.read_statuses([device.vendor_device_id])
+    reports = client.read_devices([device.vendor_device_id])
+    statuses = [report.status for report in reports if report.status is not None]
     return next((status for status in statuses if status.is_on == command.is_on), None)
 
 
@@ -181,7 +191,7 @@ def prune_observations() -> int:
     return deleted
 
 
-def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> Refreshed:
+def _pull(device_ids: Iterable[int]) -> Refreshed:
     devices = list(Device.objects.filter(pk__in=list(device_ids)).order_by("pk"))
     by_vendor: dict[str, list[Device]] = defaultdict(list)
     for device in devices:
@@ -190,6 +200,7 @@ def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> Refreshed:
     # Every vendor call first, outside any transaction: nothing is written before they end.
     statuses: list[StatusRow] = []
     attributes: list[AttributeRow] = []
+    reported_online: dict[int, bool | None] = {}
     refused: dict[int, str] = {}
     for vendor, vendor_devices in by_vendor.items():
         try:
@@ -199,58 +210,66 @@ def _pull(device_ids: Iterable[int], reads: tuple[str, ...]) -> Refreshed:
             continue
         key_of = {device.vendor_device_id: device.pk for device in vendor_devices}
         for batch in chunked(vendor_devices, client.batch_size):
-            for reading in _read_batch(client, list(batch), reads, refused):
-                device_id = key_of[reading.vendor_device_id]
-                if isinstance(reading, StatusReading):
+            for report in _read_batch(client, list(batch), refused):
+                device_id = key_of[report.vendor_device_id]
+                reported_online[device_id] = report.online
+                if report.status is not None:
+                    status = report.status
                     statuses.append(
-                        StatusRow(device_id, reading.is_on, reading.state, reading.valid_at)
+                        StatusRow(device_id, status.is_on, status.state, status.valid_at)
                     )
-                else:
-                    attributes.append(
-                        AttributeRow(
-                            device_id, reading.name, reading.value, reading.units, reading.valid_at
-                        )
-                    )
+                attributes += [
+                    AttributeRow(device_id, r.name, r.value, r.units, r.valid_at)
+                    for r in report.readings
+                ]
 
+    said = Said(statuses, attributes, reported_online, refused)
     try:
         with transaction.atomic():
-            return _store(devices, statuses, attributes, refused)
+            return _store(devices, said)
     except (DataError, IntegrityError):
         # Readings the database refuses (a value out of range, a missing time): store each
         # device's on their own, so that the device they came from is the only one to lose.
-        return _store_each(devices, statuses, attributes, refused)
+        return _store_each(devices, said)
 
 
-def _store(
-    devices: list[Device],
-    statuses: list[StatusRow],
-    attributes: list[AttributeRow],
-    refused: dict[int, str],
-) -> Refreshed:
+@dataclass(frozen=True)
+class Said:
+    """What the vendors said of some devices in one read, by device key."""
+
+    statuses: list[StatusRow]
+    attributes: list[AttributeRow]
+    reported_online: dict[int, bool | None]
+    refused: dict[int, str]
+
+
+def _store(devices: list[Device], said: Said) -> Refreshed:
     """Store what the vendor said of these devices, in the caller's transaction."""
     present = set(Device.objects.filter(pk__in=[device.pk for device in devices]).lock())
     devices = [device for device in devices if device.pk in present]
-    new_keys = store_statuses([row for row in statuses if row.device_id in present])
-    new_keys += store_attributes([row for row in attributes if row.device_id in present])
-    answered = [device.pk for device in devices if device.pk not in refused]
-    Device.objects.filter(pk__in=answered).update(last_seen_at=timezone.now(), last_error="")
-    _record_errors(devices, refused, REFUSED)
-    return Refreshed(new_keys, answered, [device.pk for device in devices if device.pk in refused])
+    statuses = [row for row in said.statuses if row.device_id in present]
+    new_keys = store_statuses(statuses)
+    new_keys += store_attributes([row for row in said.attributes if row.device_id in present])
+    answered = [device.pk for device in devices if device.pk not in said.refused]
+    now = timezone.now()
+    for online in (True, False, None):
+        Device.objects.filter(
+            pk__in=[pk for pk in answered if said.reported_online.get(pk) is online]
+        ).update(last_seen_at=now, last_error="", reported_online=online)
+    confirm_accepted(statuses)
+    _record_errors(devices, said.refused, REFUSED)
+    failed = [device.pk for device in devices if device.pk in said.refused]
+    return Refreshed(new_keys, answered, failed)
 
 
-def _store_each(
-    devices: list[Device],
-    statuses: list[StatusRow],
-    attributes: list[AttributeRow],
-    refused: dict[int, str],
-) -> Refreshed:
+def _store_each(devices: list[Device], said: Said) -> Refreshed:
     new_keys: list[int] = []
     refreshed: list[int] = []
     failed: list[int] = []
     for device in devices:
         try:
             with transaction.atomic():
-                stored = _store([device], statuses, attributes, refused)
+                stored = _store([device], said)
         except (DataError, IntegrityError) as error:
             _record_errors([device], {device.pk: describe_error(error).splitlines()[0]}, NOT_STORED)
             failed.append(device.pk)
@@ -262,23 +281,22 @@ def _store_each(
 
 
 def _read_batch(
-    client: VendorClient, batch: list[Device], reads: tuple[str, ...], refused: dict[int, str]
-) -> list[StatusReading | AttributeReading]:
-    """Read a batch; if the vendor refuses it for good, read its devices one by one, so that
-    one bad device costs only its own readings. Refused credentials are no device's fault:
-    they fail the whole batch."""
+    client: VendorClient, batch: list[Device], refused: dict[int, str]
+) -> list[DeviceReport]:
+    """Read a batch in one call; if the vendor refuses it for good, read its devices one by
+    one, so that one bad device costs only its own readings. An error of the client's setup
+    (refused credentials, a wrong URL) is no device's fault: it fails the whole job."""
     ids = [device.vendor_device_id for device in batch]
     try:
-        return [reading for read in reads for reading in getattr(client, read)(ids)]
-    except AuthenticationFailed:
+        # A report of a device not asked for (a vendor's quirk) would have no row to go to.
+        return [report for report in client.read_devices(ids) if report.vendor_device_id in ids]
+    except SETUP_ERRORS:
         raise
     except PermanentVendorError as error:
         if len(batch) == 1:
             refused[batch[0].pk] = str(error)
             return []
-    return [
-        reading for device in batch for reading in _read_batch(client, [device], reads, refused)
-    ]
+    return [report for device in batch for report in _read_batch(client, [device], refused)]
 
 
 def _record_errors(devices: list[Device], errors: dict[int, str], message: str) -> None:
@@ -303,7 +321,3 @@ def _in_own_connection(job: Callable[..., T], *args: Any) -> T:
         return job(*args)
     finally:
         connections.close_all()
-
-
-def _answer(status: StatusReading) -> dict:
-    return {"is_on": status.is_on, "state": status.state, "valid_at": status.valid_at.isoformat()}

@@ -14,6 +14,8 @@ class Command(models.Model):
     class State(models.TextChoices):
         QUEUED = "queued"
         SENT = "sent"
+        # The vendor took the command without saying the new state: a read confirms it.
+        ACCEPTED = "accepted"
         CONFIRMED = "confirmed"
         FAILED = "failed"
 
@@ -59,7 +61,7 @@ class Command(models.Model):
             # The sweeper's look for commands still in flight (interactions/delivery.py).
             models.Index(
                 fields=["created_at"],
-                condition=models.Q(state__in=["queued", "sent"]),
+                condition=models.Q(state__in=["queued", "sent", "accepted"]),
                 name="command_unsettled",
             ),
         ]

@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from celery import Task, group, shared_task
@@ -152,7 +153,13 @@ class SendCommandTask(VendorTask):
 
 @shared_task(base=SendCommandTask, bind=True, name="interactions.send_command")
 def send_command(self: SendCommandTask, command_id: int) -> int | None:
-    return self.call_vendor(jobs.set_status, command_id)
+    return self.call_vendor(partial(jobs.set_status, read_soon=read_to_confirm), command_id)
+
+
+def read_to_confirm(device_id: int) -> None:
+    """A command the vendor accepted without saying the new state waits for a read of its
+    device: ask for one shortly, rather than at the next round."""
+    refresh_devices.apply_async(([device_id],), countdown=delivery.CONFIRMING_READ_DELAY)
 
 
 @shared_task(name="interactions.settle_commands")

@@ -1,9 +1,23 @@
 """The one interface the rest of the project uses to talk to a vendor's cloud.
 
-A vendor client reads what devices report and changes their state. Everything it returns is a
-plain reading stamped with the vendor's own timestamp; everything that goes wrong is one of the
-errors below, so callers decide between "try again later" and "give up" without knowing
-which vendor they talk to.
+A vendor client lists the devices of an account, reads what they report and switches them.
+Everything it returns is plain data stamped with the vendor's own timestamp; everything that goes
+wrong is one of the errors below, so callers decide between "try again later" and "give up"
+without knowing which vendor they talk to.
+
+Connecting a real vendor, in short:
+1. A vendor with an HTTP API: subclass vendors.http.HTTPVendorClient, which owns the transport
+   (timeouts, credentials, limits, the mapping of answers to the errors below); the client then
+   only names its settings, builds requests and parses bodies. vendors/example_api.py is one.
+2. list_devices: what the account holds, with what each device can do (can_switch,
+   reading_names).
+3. read_devices: a DeviceReport per device (status, readings, and the vendor's word on its
+   connection when it gives one), in one request where the vendor answers all of it at once,
+   else in the few requests it needs; at most `batch_size` ids per call.
+4. set_status: the status the vendor confirms, or None when it accepts the command without
+   saying the new state; a later read then confirms it.
+5. Errors: transient ones are retried with backoff, permanent ones never. A ConfigurationError
+   (or AuthenticationFailed) is the client's setup, not a device's: it fails the whole job.
 """
 
 from __future__ import annotations
@@ -119,16 +133,14 @@ class VendorClient(ABC):
         """Every device this account can see."""
 
     @abstractmethod
-    def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
-        """The current status of each device (at most `batch_size` ids)."""
+    def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
+        """What the vendor says of each device now (at most `batch_size` ids): one report per
+        device it answered for; an id it does not know raises UnknownDevice."""
 
     @abstractmethod
-    def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
-        """The current numeric readings of each device (at most `batch_size` ids)."""
-
-    @abstractmethod
-    def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
-        """Switch a device on or off; return the status the vendor confirms."""
+    def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading | None:
+        """Switch a device on or off; return the status the vendor confirms, or None when the
+        vendor accepted the request without saying the new state (a later read confirms it)."""
 
     def close(self) -> None:  # noqa: B027 - a client without connections has nothing to close
         """Release connections; the default client has none."""

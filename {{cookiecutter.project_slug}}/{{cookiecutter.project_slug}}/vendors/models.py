@@ -12,6 +12,12 @@ class SimulatedDevice(models.Model):
     vendor_device_id = models.CharField(max_length=100, unique=True)
     name = models.CharField(max_length=100)
     is_on = models.BooleanField(default=True)
+    can_switch = models.BooleanField(
+        default=True, help_text="A plug can be switched; a sensor only measures."
+    )
+    online = models.BooleanField(
+        default=True, help_text="Whether the simulated vendor reports it connected."
+    )
     switched_at = models.DateTimeField(default=timezone.now)
     set_status_calls = models.PositiveIntegerField(
         default=0, help_text="Requests to switch it that the simulated vendor carried out."

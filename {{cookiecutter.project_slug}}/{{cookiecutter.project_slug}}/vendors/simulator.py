@@ -2,8 +2,10 @@
 
 Readings are a pure function of the device and the reading period, so the demo, the tests and
 the benchmarks see the same values on every run, and reading a device twice within one period
-returns the same reading (with the same timestamp) rather than a new one. The switch state of
-each device lives in the SimulatedDevice table. Faults are drawn from a seeded generator.
+returns the same reading (with the same timestamp) rather than a new one. Each device lives in
+the SimulatedDevice table: its switch state, and whether it is a plug or a sensor (which cannot
+be switched) and online (an offline device is listed, and read as offline, with nothing else to
+say). Faults are drawn from a seeded generator.
 
 The same simulated cloud answers in-process (SimulatorClient, the default vendor) and over HTTP
 (simulator_api.py), which is how the HTTP client for a real vendor is tested on real sockets.
@@ -30,7 +32,9 @@ from django.utils import timezone
 from .base import (
     AttributeReading,
     DeviceInfo,
+    DeviceReport,
     RateLimited,
+    RequestRejected,
     StatusReading,
     UnknownDevice,
     VendorClient,
@@ -38,6 +42,11 @@ from .base import (
     VendorUnavailable,
 )
 from .models import SimulatedDevice
+
+# What each kind of simulated device reports: a plug measures its power and the room's
+# temperature, a sensor only the temperature.
+PLUG_READINGS = ("power", "temperature")
+SENSOR_READINGS = ("temperature",)
 
 
 @dataclass(frozen=True)
@@ -135,32 +144,41 @@ class SimulatedCloud:
         state = "on" if device.is_on else "standby"
         return StatusReading(device.vendor_device_id, device.is_on, state, valid_at)
 
+    def report_of(self, device: SimulatedDevice, now: datetime) -> DeviceReport:
+        if not device.online:
+            return DeviceReport(device.vendor_device_id, online=False)
+        period_start = reading_period_start(now, self.options.reading_period)
+        readings = tuple(
+            reading
+            for reading in simulated_attributes(device.vendor_device_id, device.is_on, period_start)
+            if reading.name in reading_names(device)
+        )
+        status = self.status_of(device, now) if device.can_switch else None
+        return DeviceReport(device.vendor_device_id, status, readings, online=True)
+
     def list_devices(self) -> list[DeviceInfo]:
         with self.call():
             return [
-                DeviceInfo(d.vendor_device_id, d.name, {"model": "Simulated plug"})
+                DeviceInfo(
+                    d.vendor_device_id,
+                    d.name,
+                    {"model": "Simulated plug" if d.can_switch else "Simulated sensor"},
+                    can_switch=d.can_switch,
+                    reading_names=reading_names(d),
+                )
                 for d in SimulatedDevice.objects.order_by("vendor_device_id")
             ]
 
-    def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
+    def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
         with self.call():
             now = timezone.now()
-            return [self.status_of(device, now) for device in self.devices(vendor_device_ids)]
-
-    def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
-        with self.call():
-            period_start = reading_period_start(timezone.now(), self.options.reading_period)
-            return [
-                reading
-                for device in self.devices(vendor_device_ids)
-                for reading in simulated_attributes(
-                    device.vendor_device_id, device.is_on, period_start
-                )
-            ]
+            return [self.report_of(device, now) for device in self.devices(vendor_device_ids)]
 
     def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
         with self.call():
             (device,) = self.devices([vendor_device_id])
+            if not device.can_switch:
+                raise RequestRejected(f"simulated vendor: {device} is a sensor: it has no switch")
             # Counted, so that a test can tell how often a device was really switched.
             SimulatedDevice.objects.filter(pk=device.pk).update(
                 set_status_calls=F("set_status_calls") + 1
@@ -170,6 +188,10 @@ class SimulatedCloud:
                 device.switched_at = timezone.now()
                 device.save(update_fields=["is_on", "switched_at"])
             return self.status_of(device, timezone.now())
+
+
+def reading_names(device: SimulatedDevice) -> tuple[str, ...]:
+    return PLUG_READINGS if device.can_switch else SENSOR_READINGS
 
 
 _cloud: SimulatedCloud | None = None
@@ -203,11 +225,8 @@ class SimulatorClient(VendorClient):
     def list_devices(self) -> list[DeviceInfo]:
         return simulated_cloud().list_devices()
 
-    def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
-        return simulated_cloud().read_statuses(vendor_device_ids)
-
-    def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
-        return simulated_cloud().read_attributes(vendor_device_ids)
+    def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
+        return simulated_cloud().read_devices(vendor_device_ids)
 
     def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
         return simulated_cloud().set_status(vendor_device_id, is_on)

@@ -1,19 +1,14 @@
-"""The simulated vendor's REST API: the example API that the HTTP vendor client speaks.
+"""The simulated vendor's REST API: the example API that example_api.py describes and speaks.
 
 Served at /vendor-simulator/v1/ when SIMULATOR_API_ENABLED (local and test settings), over the
 same simulated cloud as the in-process SimulatorClient. The HTTP client is thereby tested on real
 sockets, real status codes and real timeouts, and a team can run the whole project against "a
 vendor" before it has credentials for the real one.
 
-    GET devices               -> {"devices": [{"id", "name", "metadata"}]}
-    GET status?ids=a,b,c      -> {"statuses": [{"id", "is_on", "state", "timestamp"}]}
-    GET readings?ids=a,b,c    -> {"readings": [{"id", "name", "value", "units", "timestamp"}]}
-    PUT devices/<id>/status   {"is_on": true} -> {"id", "is_on", "state", "timestamp"}
-
 Every request needs "Authorization: Bearer <SIMULATOR_API_TOKEN>" (else 401). Errors are
-{"error": "..."}: 400 bad input, 404 unknown device, and the simulator's faults (see its
-OPTIONS in settings.VENDORS): 429 with Retry-After beyond max_concurrent_calls, 503 at
-error_rate, and at timeout_rate a 504 after `timeout` seconds.
+{"error": "..."}: 400 bad input, 404 unknown device, 409 a sensor asked to switch, and the
+simulator's faults (see its OPTIONS in settings.VENDORS): 429 with Retry-After beyond
+max_concurrent_calls, 503 at error_rate, and at timeout_rate a 504 after `timeout` seconds.
 """
 
 from __future__ import annotations
@@ -33,7 +28,9 @@ from django.views.decorators.csrf import csrf_exempt
 from ..safejson import UnsafeJSON, loads
 from .base import (
     AttributeReading,
+    DeviceReport,
     RateLimited,
+    RequestRejected,
     StatusReading,
     TransientVendorError,
     UnknownDevice,
@@ -89,6 +86,8 @@ def api_view(method: str) -> Callable[[View], Callable[..., JsonResponse]]:
                 return error_response(400, str(error))
             except UnknownDevice as error:
                 return error_response(404, str(error))
+            except RequestRejected as error:
+                return error_response(409, str(error))
             except RateLimited as error:
                 response = error_response(429, str(error))
                 if error.retry_after is not None:
@@ -126,7 +125,6 @@ def status_json(status: StatusReading) -> dict:
 
 def attribute_json(reading: AttributeReading) -> dict:
     return {
-        "id": reading.vendor_device_id,
         "name": reading.name,
         "value": reading.value,
         "units": reading.units,
@@ -134,26 +132,35 @@ def attribute_json(reading: AttributeReading) -> dict:
     }
 
 
+def report_json(report: DeviceReport) -> dict:
+    return {
+        "id": report.vendor_device_id,
+        "online": report.online,
+        "status": status_json(report.status) if report.status else None,
+        "readings": [attribute_json(reading) for reading in report.readings],
+    }
+
+
 @api_view("GET")
 def devices(request: HttpRequest) -> dict:
     return {
         "devices": [
-            {"id": device.vendor_device_id, "name": device.name, "metadata": device.metadata}
+            {
+                "id": device.vendor_device_id,
+                "name": device.name,
+                "metadata": device.metadata,
+                "can_switch": device.can_switch,
+                "readings": list(device.reading_names),
+            }
             for device in simulated_cloud().list_devices()
         ]
     }
 
 
 @api_view("GET")
-def statuses(request: HttpRequest) -> dict:
+def state(request: HttpRequest) -> dict:
     ids = requested_ids(request)
-    return {"statuses": [status_json(s) for s in simulated_cloud().read_statuses(ids)]}
-
-
-@api_view("GET")
-def readings(request: HttpRequest) -> dict:
-    ids = requested_ids(request)
-    return {"readings": [attribute_json(r) for r in simulated_cloud().read_attributes(ids)]}
+    return {"devices": [report_json(r) for r in simulated_cloud().read_devices(ids)]}
 
 
 @api_view("PUT")
@@ -172,7 +179,6 @@ def device_status(request: HttpRequest, vendor_device_id: str) -> dict:
 app_name = "vendor_simulator"
 urlpatterns = [
     path("devices", devices, name="devices"),
-    path("status", statuses, name="status"),
-    path("readings", readings, name="readings"),
+    path("state", state, name="state"),
     path("devices/<str:vendor_device_id>/status", device_status, name="device-status"),
 ]

@@ -15,6 +15,7 @@ from ...devices.tests.factories import DeviceFactory
 from ...vendors.base import (
     AttributeReading,
     DeviceInfo,
+    DeviceReport,
     StatusReading,
     UnknownDevice,
     VendorClient,
@@ -30,7 +31,8 @@ class FakeVendor(VendorClient):
 
     Devices can also be made to fail at every read: `unreachable` ones fail their whole batch
     with a 503, `unknown` ones are refused for good, `undated` ones read without a time, which
-    the database refuses.
+    the database refuses. The vendor says whether a device is online only for those in
+    `online`. With `echoes` False, it accepts commands without saying the new state.
     """
 
     def __init__(self, batch_size: int = 50):
@@ -41,6 +43,8 @@ class FakeVendor(VendorClient):
         self.unreachable: set[str] = set()
         self.unknown: set[str] = set()
         self.undated: set[str] = set()
+        self.online: dict[str, bool] = {}
+        self.echoes = True
 
     def fail(self, method: str, *errors: Exception) -> None:
         self.failures.setdefault(method, []).extend(errors)
@@ -54,30 +58,30 @@ class FakeVendor(VendorClient):
         self._call("list_devices")
         return []
 
-    def _read(self, method: str, vendor_device_ids: Sequence[str]) -> None:
-        self._call(method, tuple(vendor_device_ids))
+    def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
+        self._call("read_devices", tuple(vendor_device_ids))
         if self.unreachable.intersection(vendor_device_ids):
             raise VendorUnavailable("503")
         if unknown := sorted(self.unknown.intersection(vendor_device_ids)):
             raise UnknownDevice(f"no device {', '.join(unknown)}")
+        return [self._report(i) for i in vendor_device_ids]
 
-    def read_statuses(self, vendor_device_ids: Sequence[str]) -> list[StatusReading]:
-        self._read("read_statuses", vendor_device_ids)
-        return [StatusReading(i, self.is_on.get(i, True), "on", NOON) for i in vendor_device_ids]
+    def _report(self, vendor_device_id: str) -> DeviceReport:
+        is_on = self.is_on.get(vendor_device_id, True)
+        # An undated reading breaks the interface's promise, so that the database refuses it.
+        valid_at = cast(datetime, None) if vendor_device_id in self.undated else NOON
+        return DeviceReport(
+            vendor_device_id,
+            StatusReading(vendor_device_id, is_on, "on", NOON),
+            (AttributeReading(vendor_device_id, "temperature", 21.5, "°C", valid_at),),
+            online=self.online.get(vendor_device_id),
+        )
 
-    def read_attributes(self, vendor_device_ids: Sequence[str]) -> list[AttributeReading]:
-        self._read("read_attributes", vendor_device_ids)
-        return [
-            # An undated reading breaks the interface's promise, so that the database refuses it.
-            AttributeReading(
-                i, "temperature", 21.5, "°C", cast(datetime, None) if i in self.undated else NOON
-            )
-            for i in vendor_device_ids
-        ]
-
-    def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
+    def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading | None:
         self._call("set_status", vendor_device_id, is_on)
         self.is_on[vendor_device_id] = is_on
+        if not self.echoes:
+            return None
         return StatusReading(vendor_device_id, is_on, "on" if is_on else "off", NOON)
 
 

@@ -1,3 +1,4 @@
+import logging
 from io import StringIO
 
 import pytest
@@ -50,10 +51,40 @@ def test_run_job_refresh_all_fails_when_a_batch_fails_and_counts_the_devices(tro
 def test_run_job_runs_a_device_job_on_one_device(simulated_devices):
     device, other = simulated_devices(2)
 
-    run("run_job", "pull_attributes", "--device", str(device.pk))
+    run("run_job", "refresh_device", "--device", str(device.pk))
 
     assert Attribute.objects.filter(device=device).count() == 2
+    assert Status.objects.filter(device=device).count() == 1
     assert not Attribute.objects.filter(device=other).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_job_with_a_vendor_url_that_is_not_the_api_fails_once_in_one_line(
+    live_server, settings, caplog
+):
+    # The simulator's API on a live server, and the vendor's URL one level too high: every
+    # path answers the project's own 404 page.
+    vendor = "{{ cookiecutter.__vendor_module }}"
+    entry = settings.VENDORS[vendor]
+    options = entry["OPTIONS"] | {
+        "base_url": live_server.url + "/vendor-simulator/",
+        "api_token": settings.SIMULATOR_API_TOKEN,
+    }
+    settings.VENDORS = {**settings.VENDORS, vendor: {**entry, "OPTIONS": options}}
+    DeviceFactory.create_batch(4, vendor=vendor)
+
+    with caplog.at_level(logging.INFO), pytest.raises(CommandError) as failed:
+        run("run_job", "refresh_all")
+
+    message = (
+        f"{vendor}: GET state answered 404 from a server that is not the vendor's API: "
+        "check {{ cookiecutter.__vendor_module.upper() }}_API_URL"
+    )
+    assert str(failed.value) == f"refresh_all failed: {message}"
+    job_run = JobRun.objects.get()
+    assert (job_run.outcome, job_run.detail) == ("failed", f"ConfigurationError: {message}")
+    assert not Device.objects.exclude(last_error="").exists()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 @pytest.mark.parametrize(
@@ -75,7 +106,7 @@ def test_run_job_refuses_a_mistake_with_one_line(arguments, message):
 
 def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor):
     device = DeviceFactory.create(vendor="fake")
-    fake_vendor.fail("read_statuses", VendorUnavailable("503 Service Unavailable"))
+    fake_vendor.fail("read_devices", VendorUnavailable("503 Service Unavailable"))
 
     with pytest.raises(CommandError, match=r"^refresh_device failed: 503 Service Unavailable$"):
         run("run_job", "refresh_device", "--device", str(device.pk))
@@ -187,7 +218,7 @@ def test_run_job_checks_in_to_the_jobs_sentry_crons_monitor(check_ins):
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_run_checks_in_as_an_error(check_ins, fake_vendor):
     DeviceFactory.create(vendor="fake")
-    fake_vendor.fail("read_statuses", VendorUnavailable("503 Service Unavailable"))
+    fake_vendor.fail("read_devices", VendorUnavailable("503 Service Unavailable"))
 
     with pytest.raises(CommandError):
         run("run_job", "refresh_all")

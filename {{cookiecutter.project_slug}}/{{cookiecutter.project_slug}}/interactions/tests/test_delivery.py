@@ -78,7 +78,7 @@ def test_a_command_abandoned_mid_send_is_sent_once_more(fake_vendor, lease):
     assert command.state == Command.State.CONFIRMED
     assert command.attempts == 2
     # Read first, as the first attempt may have switched it; it had not, so sent once.
-    assert [method for method, _ in fake_vendor.calls] == ["read_statuses", "set_status"]
+    assert [method for method, _ in fake_vendor.calls] == ["read_devices", "set_status"]
 
 
 def test_a_command_being_sent_now_is_not_sent_again(fake_vendor, lease):
@@ -201,3 +201,64 @@ def test_the_sweeper_sends_an_abandoned_command_in_its_run(fake_vendor, lease):
     command.refresh_from_db()
     assert command.state == Command.State.CONFIRMED
 {%- endif %}
+
+
+def test_a_command_the_vendor_accepts_without_echo_waits_for_a_read(fake_vendor):
+    fake_vendor.echoes = False
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"), is_on=False)
+    reads_asked: list[int] = []
+
+    jobs.set_status(command.pk, read_soon=reads_asked.append)
+
+    command.refresh_from_db()
+    assert (command.state, command.is_settled) == (Command.State.ACCEPTED, False)
+    assert reads_asked == [command.device_id]
+    # Accepted means the vendor has it: no attempt, and no sweep, sends it again.
+    assert delivery.claim(command.pk) is None
+
+
+def test_an_accepted_command_is_confirmed_by_a_read_showing_the_state_asked_for(fake_vendor):
+    fake_vendor.echoes = False
+    device = DeviceFactory.create(vendor="fake")
+    command = CommandFactory.create(device=device, is_on=False)
+    jobs.set_status(command.pk)
+    fake_vendor.is_on[device.vendor_device_id] = True  # the vendor has not switched it yet
+
+    jobs.refresh_device(device.pk)
+    assert Command.objects.get(pk=command.pk).state == Command.State.ACCEPTED
+
+    fake_vendor.is_on[device.vendor_device_id] = False
+    jobs.refresh_device(device.pk)
+
+    command.refresh_from_db()
+    assert command.state == Command.State.CONFIRMED
+    assert command.vendor_answer["is_on"] is False
+    assert command.finished_at is not None
+
+
+def test_an_accepted_command_no_read_confirms_fails_after_the_timeout(fake_vendor, lease):
+    fake_vendor.echoes = False
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"), is_on=True)
+    jobs.set_status(command.pk)
+    sent: list[int] = []
+
+    swept = delivery.settle_commands(sent.append, now=timezone.now() + timedelta(seconds=3601))
+
+    command.refresh_from_db()
+    assert (swept.failed, swept.resent, sent) == ([command.pk], [], [])
+    assert command.state == Command.State.FAILED
+    assert command.error == (
+        "not confirmed within 3600 s: the vendor accepted it, but no read showed the device on"
+    )
+
+
+def test_an_accepted_command_within_the_timeout_is_left_to_wait(fake_vendor, lease):
+    fake_vendor.echoes = False
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"))
+    jobs.set_status(command.pk)
+    sent: list[int] = []
+
+    swept = delivery.settle_commands(sent.append, now=timezone.now() + lease * 2)
+
+    assert (swept.failed, swept.resent, sent) == ([], [], [])
+    assert Command.objects.get(pk=command.pk).state == Command.State.ACCEPTED

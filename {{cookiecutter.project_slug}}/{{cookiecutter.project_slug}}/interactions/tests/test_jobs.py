@@ -8,7 +8,13 @@ from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute, Status
 from ...observations.tests.factories import AttributeFactory, StatusFactory
-from ...vendors.base import AuthenticationFailed, RateLimited, UnknownDevice, VendorUnavailable
+from ...vendors.base import (
+    AuthenticationFailed,
+    ConfigurationError,
+    RateLimited,
+    UnknownDevice,
+    VendorUnavailable,
+)
 from .. import delivery, jobs
 from ..models import Command, JobRun
 from .conftest import NOON
@@ -45,30 +51,44 @@ def test_refresh_twice_adds_no_rows(simulated_devices):
     assert Attribute.objects.count() + Status.objects.count() == 9
 
 
-def test_pull_status_and_pull_attributes_read_only_their_kind(fake_vendor):
-    device = DeviceFactory.create(vendor="fake")
-
-    jobs.pull_status(device.pk)
-    assert (Status.objects.count(), Attribute.objects.count()) == (1, 0)
-    jobs.pull_attributes(device.pk)
-    assert (Status.objects.count(), Attribute.objects.count()) == (1, 1)
-    assert [method for method, _ in fake_vendor.calls] == ["read_statuses", "read_attributes"]
-
-
-def test_a_batch_costs_one_call_per_kind_of_reading(fake_vendor):
+def test_a_batch_costs_one_call_for_its_statuses_and_readings(fake_vendor):
     fake_vendor.batch_size = 2
     devices = DeviceFactory.create_batch(5, vendor="fake")
 
     jobs.refresh_devices([d.pk for d in devices])
 
-    batches = [args[0] for method, args in fake_vendor.calls if method == "read_statuses"]
-    assert [len(batch) for batch in batches] == [2, 2, 1]
-    assert len(fake_vendor.calls) == 6
+    assert [(method, len(ids)) for method, (ids,) in fake_vendor.calls] == [
+        ("read_devices", 2),
+        ("read_devices", 2),
+        ("read_devices", 1),
+    ]
+    assert (Status.objects.count(), Attribute.objects.count()) == (5, 5)
+
+
+def test_a_device_its_vendor_reports_offline_is_offline(fake_vendor):
+    offline, online, unsaid = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.online = {offline.vendor_device_id: False, online.vendor_device_id: True}
+
+    jobs.refresh_devices([offline.pk, online.pk, unsaid.pk])
+
+    reported = dict(Device.objects.values_list("pk", "reported_online"))
+    assert reported == {offline.pk: False, online.pk: True, unsaid.pk: None}
+    assert list(Device.objects.offline()) == [offline]
+    assert set(Device.objects.online()) == {online, unsaid}
+
+
+def test_a_device_back_online_is_online_again(fake_vendor):
+    device = DeviceFactory.create(vendor="fake", reported_online=False)
+    fake_vendor.online = {device.vendor_device_id: True}
+
+    jobs.refresh_device(device.pk)
+
+    assert list(Device.objects.online()) == [device]
 
 
 def test_a_transient_error_stores_nothing(fake_vendor):
     devices = DeviceFactory.create_batch(2, vendor="fake")
-    fake_vendor.fail("read_attributes", VendorUnavailable("503"))
+    fake_vendor.fail("read_devices", VendorUnavailable("503"))
 
     with pytest.raises(VendorUnavailable):
         jobs.refresh_devices([d.pk for d in devices])
@@ -148,7 +168,7 @@ def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, sett
     settings.REFRESH_CONCURRENCY = 2
     fake_vendor.batch_size = 1
     DeviceFactory.create_batch(3, vendor="fake")
-    fake_vendor.fail("read_statuses", RateLimited("429", retry_after=1))
+    fake_vendor.fail("read_devices", RateLimited("429", retry_after=1))
 
     tally = jobs.refresh_all()
 
@@ -171,14 +191,16 @@ def test_a_device_the_vendor_refuses_counts_as_failed_but_does_not_fail_the_roun
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refused_credentials_fail_the_batch_not_each_device(fake_vendor):
+@pytest.mark.parametrize(
+    "error", [AuthenticationFailed("401 bad token"), ConfigurationError("URL not set")]
+)
+def test_an_error_of_the_clients_setup_fails_the_round_not_each_device(fake_vendor, error):
     DeviceFactory.create_batch(3, vendor="fake")
-    fake_vendor.fail("read_statuses", AuthenticationFailed("401 bad token"))
+    fake_vendor.fail("read_devices", error)
 
-    tally = jobs.refresh_all()
+    with pytest.raises(type(error)):
+        jobs.refresh_all()
 
-    assert tally.outcome == "failed"
-    assert tally.detail.endswith("1 of 1 batches failed: AuthenticationFailed: 401 bad token")
     assert len(fake_vendor.calls) == 1
     assert not Device.objects.exclude(last_error="").exists()
 
@@ -205,13 +227,13 @@ def test_a_database_error_for_one_device_keeps_the_other_devices_readings(fake_v
 @pytest.mark.django_db(transaction=True)
 def test_a_device_deleted_during_its_refresh_loses_its_readings_and_nothing_else(fake_vendor):
     kept, deleted = DeviceFactory.create_batch(2, vendor="fake")
-    read_attributes = fake_vendor.read_attributes
+    read_devices = fake_vendor.read_devices
 
     def delete_while_reading(vendor_device_ids):
         Device.objects.filter(pk=deleted.pk).delete()
-        return read_attributes(vendor_device_ids)
+        return read_devices(vendor_device_ids)
 
-    fake_vendor.read_attributes = delete_while_reading
+    fake_vendor.read_devices = delete_while_reading
 
     refreshed = jobs.refresh_devices([kept.pk, deleted.pk])
 

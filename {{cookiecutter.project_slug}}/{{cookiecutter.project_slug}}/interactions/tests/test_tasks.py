@@ -180,7 +180,7 @@ def test_a_round_with_a_batch_that_gives_up_records_failed_with_the_counts(
     assert record(run) == (scenario.outcome, scenario.detail, scenario.refreshed, scenario.failed)
     # The batch whose vendor is down was tried once and retried to the limit.
     down = (scenario.devices[0].vendor_device_id, scenario.devices[1].vendor_device_id)
-    assert fake_vendor.calls.count(("read_statuses", (down,))) == 1 + refresh_batch.max_retries
+    assert fake_vendor.calls.count(("read_devices", (down,))) == 1 + refresh_batch.max_retries
 
 
 def test_a_batch_delivered_again_after_it_recorded_does_not_count_twice(worker, fake_vendor):
@@ -196,7 +196,7 @@ def test_a_batch_delivered_again_after_it_recorded_does_not_count_twice(worker, 
 
     assert reached.wait(20)
     assert record(settled(run.pk)) == ("succeeded", "2 devices refreshed, 0 failed", 2, 0)
-    assert [args for method, args in fake_vendor.calls if method == "read_statuses"] == [
+    assert [args for method, args in fake_vendor.calls if method == "read_devices"] == [
         ((first.vendor_device_id,),),
         ((second.vendor_device_id,),),
     ]
@@ -253,7 +253,7 @@ def test_a_batch_gives_up_at_once_when_its_retry_would_come_after_its_round(
 ):
     settings.VENDOR_RETRY_MAX_DELAY = 30
     device = DeviceFactory.create(vendor="fake")
-    fake_vendor.fail("read_statuses", RateLimited("429", retry_after=20))
+    fake_vendor.fail("read_devices", RateLimited("429", retry_after=20))
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
 
     refresh_batch.apply_async((batch,), expires=timezone.now() + timedelta(seconds=10))
@@ -276,7 +276,7 @@ def test_a_batch_that_crashes_fails_in_its_round(worker, fake_vendor, monkeypatc
 
 def test_a_database_error_that_passes_is_retried(worker, fake_vendor):
     device = DeviceFactory.create(vendor="fake")
-    fake_vendor.fail("read_statuses", OperationalError("deadlock detected"))
+    fake_vendor.fail("read_devices", OperationalError("deadlock detected"))
     run, (batch,) = batches.start_round("refresh_all", [[device.pk]])
 
     refresh_batch.delay(batch)
@@ -309,13 +309,13 @@ def test_a_round_whose_batches_never_finish_is_settled_failed_by_the_health_chec
 def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vendor):
     device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail(
-        "read_statuses", VendorUnavailable("503"), VendorTimeout("slow"), RateLimited("429", 0.01)
+        "read_devices", VendorUnavailable("503"), VendorTimeout("slow"), RateLimited("429", 0.01)
     )
 
     refresh_devices.delay([device.pk])
 
     assert wait_until(lambda: Status.objects.filter(device=device).exists())
-    assert [method for method, _ in fake_vendor.calls].count("read_statuses") == 4
+    assert [method for method, _ in fake_vendor.calls].count("read_devices") == 4
 
 
 def test_a_command_is_retried_after_a_transient_error_and_confirmed(worker, fake_vendor):
@@ -328,7 +328,7 @@ def test_a_command_is_retried_after_a_transient_error_and_confirmed(worker, fake
     command.refresh_from_db()
     assert (command.state, command.attempts) == (Command.State.CONFIRMED, 2)
     methods = [method for method, _ in fake_vendor.calls]
-    assert methods == ["set_status", "read_statuses", "set_status"]
+    assert methods == ["set_status", "read_devices", "set_status"]
 
 
 def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake_vendor, caplog):
@@ -345,7 +345,7 @@ def test_a_task_gives_up_after_its_last_retry_and_fails_the_command(worker, fake
     methods = [method for method, _ in fake_vendor.calls]
     # Each retry reads the device first, in case the failed attempt switched it after all.
     assert methods.count("set_status") == 1 + send_command.max_retries
-    assert methods.count("read_statuses") == send_command.max_retries
+    assert methods.count("read_devices") == send_command.max_retries
     assert len([r for r in caplog.records if "gave up" in r.getMessage()]) == 1
 
 

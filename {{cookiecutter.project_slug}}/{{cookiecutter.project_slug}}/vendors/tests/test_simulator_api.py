@@ -1,12 +1,13 @@
-"""The simulated vendor's REST API: the HTTP vendor client calls it over real loopback HTTP.
+"""The simulated vendor's REST API: the example HTTP client calls it over real loopback HTTP.
 
-These tests are the client's integration tests too: real sockets, status codes and timeouts.
+These tests are that client's integration tests too, and vendors/http.py's: real sockets,
+status codes and timeouts. They use example_api.py, never the team's own vendor file.
 """
 
 import pytest
 
 from .. import base, models, simulator
-from ..{{ cookiecutter.__vendor_module }} import {{ cookiecutter.__vendor_class }}
+from ..example_api import ExampleAPIClient
 
 API_PATH = "/vendor-simulator/v1/"
 
@@ -50,7 +51,7 @@ def connect(live_server, settings):
             "api_token": settings.SIMULATOR_API_TOKEN,
             "timeout": 5.0,
         } | options
-        client = {{ cookiecutter.__vendor_class }}(**options)
+        client = ExampleAPIClient(**options)
         clients.append(client)
         return client
 
@@ -76,22 +77,29 @@ def test_list_devices_returns_the_simulated_devices(vendor, plugs):
     assert devices == simulator.simulated_cloud().list_devices()
 
 
-def test_read_statuses_returns_each_devices_switch_state(vendor, plugs):
-    statuses = vendor.read_statuses(["plug-2", "plug-1"])
+def test_read_devices_reports_what_the_simulated_cloud_says_in_one_request(vendor, plugs):
+    reports = vendor.read_devices(["plug-2", "plug-1"])
 
-    assert [s.vendor_device_id for s in statuses] == ["plug-2", "plug-1"]
-    assert [s.is_on for s in statuses] == [False, True]
-    in_process = simulator.simulated_cloud().read_statuses(["plug-2", "plug-1"])
-    assert [s.state for s in statuses] == [s.state for s in in_process]
-    assert all(s.valid_at.tzinfo is not None for s in statuses)
-
-
-def test_read_attributes_returns_the_simulated_readings(vendor, plugs):
-    readings = vendor.read_attributes(["plug-1"])
-
-    valid_at = readings[0].valid_at
+    assert reports == simulator.simulated_cloud().read_devices(["plug-2", "plug-1"])
+    assert [(r.vendor_device_id, r.online) for r in reports] == [("plug-2", True), ("plug-1", True)]
+    assert [r.status.is_on if r.status else None for r in reports] == [False, True]
+    valid_at = reports[1].readings[0].valid_at
     assert valid_at.tzinfo is not None
-    assert readings == simulator.simulated_attributes("plug-1", True, valid_at)
+    assert list(reports[1].readings) == simulator.simulated_attributes("plug-1", True, valid_at)
+
+
+def test_a_sensor_and_an_offline_device_read_as_the_simulated_cloud_has_them(vendor, plugs):
+    models.SimulatedDevice.objects.filter(vendor_device_id="plug-1").update(can_switch=False)
+    models.SimulatedDevice.objects.filter(vendor_device_id="plug-2").update(online=False)
+
+    (sensor, _) = vendor.list_devices()
+    reports = vendor.read_devices(["plug-1", "plug-2"])
+
+    assert (sensor.can_switch, sensor.reading_names) == (False, ("temperature",))
+    assert reports[1] == base.DeviceReport("plug-2", online=False)
+    assert reports[0].status is None
+    with pytest.raises(base.RequestRejected, match="answered 409"):
+        vendor.set_status("plug-1", True)
 
 
 def test_set_status_switches_the_simulated_device(vendor, plugs):
@@ -99,23 +107,30 @@ def test_set_status_switches_the_simulated_device(vendor, plugs):
 
     assert (status.vendor_device_id, status.is_on) == ("plug-1", False)
     assert models.SimulatedDevice.objects.get(vendor_device_id="plug-1").is_on is False
-    assert [s.is_on for s in vendor.read_statuses(["plug-1"])] == [False]
+    (report,) = vendor.read_devices(["plug-1"])
+    assert report.status == status
 
 
 def test_an_unknown_device_raises_unknown_device(vendor, plugs):
     with pytest.raises(base.UnknownDevice, match="plug-9"):
-        vendor.read_statuses(["plug-1", "plug-9"])
-    with pytest.raises(base.UnknownDevice, match="plug-9"):
-        vendor.read_attributes(["plug-9"])
+        vendor.read_devices(["plug-1", "plug-9"])
     with pytest.raises(base.UnknownDevice, match="plug-9"):
         vendor.set_status("plug-9", True)
+
+
+def test_a_base_url_that_is_not_the_api_raises_a_configuration_error(connect, live_server, plugs):
+    # The project's own server, one level too high: its 404 is a page, not the API's error.
+    vendor = connect(base_url=live_server.url + "/vendor-simulator/")
+
+    with pytest.raises(base.ConfigurationError, match="not the vendor's API: check base_url"):
+        vendor.read_devices(["plug-1"])
 
 
 def test_a_wrong_token_raises_authentication_failed_with_the_simulators_reason(connect, plugs):
     vendor = connect(api_token="not-the-simulator-token")
 
     # The simulator never repeats a token; keeping one out of messages is tested with canned
-    # answers that do, in test_{{ cookiecutter.__vendor_module }}.py.
+    # answers that do, in test_http.py.
     with pytest.raises(base.AuthenticationFailed, match="answered 401: missing or wrong token"):
         vendor.list_devices()
 
@@ -134,7 +149,7 @@ def test_too_many_concurrent_calls_raise_rate_limited_with_retry_after(
 
     # This test's own call holds the only slot, as a concurrent request would.
     with simulator.simulated_cloud().call(), pytest.raises(base.RateLimited) as raised:
-        vendor.read_statuses(["plug-1"])
+        vendor.read_devices(["plug-1"])
 
     assert raised.value.retry_after == 7.0
 
@@ -158,7 +173,7 @@ def test_a_request_without_a_token_is_401_with_a_json_error(client):
 
 
 def test_a_read_without_ids_is_400(client, auth):
-    response = client.get(API_PATH + "status", headers=auth)
+    response = client.get(API_PATH + "state", headers=auth)
 
     assert response.status_code == 400
     assert "?ids=" in response.json()["error"]
@@ -167,7 +182,7 @@ def test_a_read_without_ids_is_400(client, auth):
 def test_a_read_of_more_than_100_ids_is_400(client, auth):
     ids = ",".join(f"plug-{n}" for n in range(101))
 
-    response = client.get(API_PATH + "readings", {"ids": ids}, headers=auth)
+    response = client.get(API_PATH + "state", {"ids": ids}, headers=auth)
 
     assert response.status_code == 400
     assert "at most 100" in response.json()["error"]

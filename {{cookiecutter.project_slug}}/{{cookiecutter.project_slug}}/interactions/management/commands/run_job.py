@@ -31,11 +31,7 @@ from ...rounds import Tally
 from ...schedule import periodic_jobs
 
 # Jobs about one device; they need --device.
-DEVICE_JOBS = {
-    "pull_status": jobs.pull_status,
-    "pull_attributes": jobs.pull_attributes,
-    "refresh_device": jobs.refresh_device,
-}
+DEVICE_JOBS = {"refresh_device": jobs.refresh_device}
 
 
 def job_names() -> list[str]:

@@ -16,10 +16,24 @@ from django.utils import timezone
 from ....devices.models import Device
 from ....observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
 from ....vendors.models import SimulatedDevice
-from ....vendors.simulator import simulated_history
+from ....vendors.simulator import PLUG_READINGS, SENSOR_READINGS, simulated_history
 
 LOCATIONS = ("Kitchen", "Greenhouse", "Garage", "Office", "Workshop", "Cellar")
 HISTORY_STEP = timedelta(minutes=10)
+
+
+def is_sensor(number: int) -> bool:
+    """Every sixth device is a sensor: it measures, and cannot be switched."""
+    return number % 6 == 0
+
+
+def kind(number: int) -> str:
+    return "sensor" if is_sensor(number) else "plug"
+
+
+def reports_offline(number: int) -> bool:
+    """A few devices (every eleventh) are offline, as their vendor reports."""
+    return number % 11 == 0
 
 
 class Command(BaseCommand):
@@ -41,18 +55,25 @@ class Command(BaseCommand):
         with transaction.atomic():
             SimulatedDevice.objects.bulk_create(
                 [
-                    SimulatedDevice(vendor_device_id=i, name=f"Simulated plug {i[4:]}")
-                    for i in vendor_ids
+                    SimulatedDevice(
+                        vendor_device_id=vendor_id,
+                        name=f"Simulated {kind(number)} {vendor_id[4:]}",
+                        can_switch=not is_sensor(number),
+                        online=not reports_offline(number),
+                    )
+                    for number, vendor_id in enumerate(vendor_ids, start=1)
                 ],
                 ignore_conflicts=True,
             )
             Device.objects.bulk_create(
                 [
                     Device(
-                        name=f"Plug {number:0{digits}d}",
+                        name=f"{kind(number).capitalize()} {number:0{digits}d}",
                         location=LOCATIONS[number % len(LOCATIONS)],
                         vendor="simulator",
                         vendor_device_id=vendor_id,
+                        can_switch=not is_sensor(number),
+                        reading_names=list(SENSOR_READINGS if is_sensor(number) else PLUG_READINGS),
                     )
                     for number, vendor_id in enumerate(vendor_ids, start=1)
                 ],
@@ -65,7 +86,11 @@ class Command(BaseCommand):
         start = end - timedelta(days=history_days)
         stored = 0
         for done, device in enumerate(seeded.order_by("pk").iterator(), start=1):
-            readings = list(simulated_history(device.vendor_device_id, start, end, HISTORY_STEP))
+            readings = [
+                reading
+                for reading in simulated_history(device.vendor_device_id, start, end, HISTORY_STEP)
+                if reading.name in device.reading_names
+            ]
             with transaction.atomic():
                 stored += len(
                     store_attributes(
@@ -73,7 +98,7 @@ class Command(BaseCommand):
                         for r in readings
                     )
                 )
-                if readings:
+                if readings and device.can_switch:
                     stored += len(store_statuses([StatusRow(device.pk, True, "on", start)]))
             if done % max(1, len(vendor_ids) // 10) == 0 or done == len(vendor_ids):
                 self.stdout.write(
