@@ -3,13 +3,16 @@
 Whole files that only some answers want are removed through MANIFEST, the one place that says
 which option value owns which path. The lock of the answers' dependency set becomes uv.lock
 (LOCK_OPTIONS), so a bake resolves nothing and installs what the template was tested with.
-Then a random SECRET_KEY goes into the git-ignored .env, and the next commands are printed.
+The first vendor is added by the baked project's own code, the one `manage.py startvendor` adds
+the next vendors with (add_first_vendor). Then a random SECRET_KEY goes into the git-ignored
+.env, and the next commands are printed.
 Jinja appears only inside the string literal below, so the module stays plain, importable
 Python.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import secrets
@@ -144,6 +147,24 @@ def install_lock(root: Path, answers: dict) -> None:
         shutil.rmtree(locks)
 
 
+def add_first_vendor(root: Path, answers: dict) -> None:
+    """Write vendor_name's client and tests and add its settings and variables, as `manage.py
+    startvendor` would: with the baked project's vendors/skeleton, which needs no dependency."""
+    path = root / answers["project_slug"] / "vendors" / "skeleton" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("skeleton", path)
+    skeleton = importlib.util.module_from_spec(spec)
+    # Registered while it runs: dataclasses look their module up in sys.modules.
+    sys.modules[spec.name] = skeleton
+    try:
+        spec.loader.exec_module(skeleton)
+        vendor = skeleton.NewVendor(
+            answers["vendor_name"], answers["__vendor_module"], answers["__vendor_class"]
+        )
+        skeleton.add_vendor(root, answers["project_slug"], vendor)
+    finally:
+        del sys.modules[spec.name]
+
+
 def write_env_file(root: Path) -> None:
     """Copy .env.example to .env with a fresh SECRET_KEY; .env is git-ignored."""
     lines = (root / ".env.example").read_text().splitlines()
@@ -158,6 +179,7 @@ def main() -> int:
     for path in paths_to_remove(answers):
         remove(root, path)
     install_lock(root, answers)
+    add_first_vendor(root, answers)
     write_env_file(root)
     print(
         f"\nBaked {answers['project_name']} into ./{answers['project_slug']}. Next:\n"

@@ -63,11 +63,15 @@ RESERVED_VENDOR_MODULES = frozenset(
         "checks",
         "example_api",
         "http",
+        "limits",
+        "management",
         "migrations",
         "models",
+        "naming",
         "registry",
         "simulator",
         "simulator_api",
+        "skeleton",
         "tests",
         "vendor",
     }
@@ -112,12 +116,18 @@ def name_problem(name: str, max_length: int, reserved: frozenset[str] = frozense
     return None
 
 
+def to_ascii(text: str) -> str:
+    """text transliterated to ASCII (ü -> u, ß -> ss, 温 -> wen). The baked project's
+    vendors/naming.py, which holds the rules below for `manage.py startvendor`, has its own."""
+    return unidecode(text)
+
+
 def ascii_words(text: str) -> list[str]:
     """The words of text in lowercase ASCII: accents transliterated (ü -> u, ß -> ss),
     apostrophes dropped (O'Neill's -> oneills), any other mark a break between words."""
     # NFKC first: text-unidecode drops what its table lacks, such as circled digits and
     # mathematical letters, whose plain forms NFKC gives.
-    ascii_text = unidecode(unicodedata.normalize("NFKC", text)).lower()
+    ascii_text = to_ascii(unicodedata.normalize("NFKC", text)).lower()
     return WORD.findall(ascii_text.replace("'", ""))
 
 

@@ -133,7 +133,8 @@ STORAGES = {
 }
 
 # Vendors: every device names one. An entry declares the vendor's client and its settings,
-# each read from one environment variable (config/vendor_settings.py).
+# each read from one environment variable (config/vendor_settings.py). The first vendor's entry
+# was added by the bake, as `manage.py startvendor "Vendor Name"` adds the next ones'.
 VENDORS: dict[str, dict[str, Any]] = {
     "simulator": vendor(
         env,
@@ -147,36 +148,7 @@ VENDORS: dict[str, dict[str, Any]] = {
         VendorSetting("reading_period", "SIMULATOR_READING_PERIOD", default=60),
         VendorSetting("batch_size", "SIMULATOR_BATCH_SIZE", default=100),
     ),
-    "{{ cookiecutter.__vendor_module }}": vendor(
-        env,
-        "{{ cookiecutter.__vendor_module }}.{{ cookiecutter.__vendor_class }}",
-        VendorSetting(
-            "base_url",
-            "{{ cookiecutter.__vendor_module.upper() }}_API_URL",
-            required_in_production=True,
-        ),
-        VendorSetting(
-            "api_token",
-            "{{ cookiecutter.__vendor_module.upper() }}_API_TOKEN",
-            required_in_production=True,
-        ),
-        VendorSetting(
-            "timeout",
-            "{{ cookiecutter.__vendor_module.upper() }}_API_TIMEOUT",
-            default=10.0,
-        ),
-        # What the vendor allows (0: no limit); vendors/limits.py keeps every call within it.
-        VendorSetting(
-            "max_calls_at_once",
-            "{{ cookiecutter.__vendor_module.upper() }}_MAX_CALLS_AT_ONCE",
-            default=0,
-        ),
-        VendorSetting(
-            "max_requests_per_second",
-            "{{ cookiecutter.__vendor_module.upper() }}_MAX_REQUESTS_PER_SECOND",
-            default=0.0,
-        ),
-    ),
+    # manage.py startvendor adds each new vendor above this line.
 }
 # The simulated vendor's REST API (vendors/simulator_api.py), served by this project.
 SIMULATOR_API_ENABLED = env.bool("SIMULATOR_API_ENABLED", default=False)
