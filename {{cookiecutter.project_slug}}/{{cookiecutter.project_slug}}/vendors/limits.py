@@ -17,8 +17,8 @@ second never sees 2, however many workers run. Without it, tasks run in this pro
 the limits.
 {%- else %}
 
-Each job runs in a process of its own (`manage.py run_job`), so the limits hold across the
-threads of this process.
+Each job runs in a process of its own (`manage.py run_job`), and the limits hold across the
+threads of the process; a command sent from the web meanwhile keeps them within the web process.
 {%- endif %}
 """
 

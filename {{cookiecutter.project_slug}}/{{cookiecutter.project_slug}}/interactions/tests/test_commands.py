@@ -130,6 +130,20 @@ def test_seed_demo_creates_simulated_devices_with_history_once():
     assert Attribute.objects.count() == rows
 
 
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_devices_include_sensors_and_one_its_vendor_reports_offline():
+    run("seed_demo", "--devices", "12", "--history-days", "0")
+
+    run("run_job", "refresh_all")
+
+    sensors = Device.objects.filter(can_switch=False)
+    assert [d.vendor_device_id for d in sensors] == ["sim-00006", "sim-00012"]
+    assert {tuple(d.reading_names) for d in sensors} == {("temperature",)}
+    assert not Status.objects.filter(device__in=sensors).exists()
+    assert [d.vendor_device_id for d in Device.objects.offline()] == ["sim-00011"]
+    assert Device.objects.online().count() == 11
+
+
 def test_seed_demo_without_history_adds_devices_only():
     run("seed_demo", "--devices", "2", "--history-days", "0")
 

@@ -6,7 +6,9 @@ import time
 from datetime import timedelta
 from typing import Any, cast
 
+import httpx
 import pytest
+import respx
 from celery.contrib.testing.worker import start_worker
 from celery.worker import state
 from django.db import OperationalError
@@ -15,10 +17,14 @@ from django.utils import timezone
 
 from config import celery_app
 
+from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Status
+from ...vendors import registry
 from ...vendors.base import RateLimited, UnknownDevice, VendorTimeout, VendorUnavailable
-from .. import batches
+from ...vendors.tests.test_http import BASE_URL as ERRORS_IN_BODY_URL
+from ...vendors.tests.test_http import ErrorsInBodyCloud
+from .. import batches, delivery
 from ..health import check_health
 from ..models import Command, JobRun, RefreshBatch
 from ..schedule import periodic_job
@@ -316,6 +322,60 @@ def test_transient_errors_are_retried_until_the_vendor_answers(worker, fake_vend
 
     assert wait_until(lambda: Status.objects.filter(device=device).exists())
     assert [method for method, _ in fake_vendor.calls].count("read_devices") == 4
+
+
+@pytest.fixture
+def errors_in_body_api(fake_vendor, monkeypatch):
+    """Devices of vendor "fake" talk to a vendor that reports errors inside 200 answers."""
+    cloud = ErrorsInBodyCloud(base_url=ERRORS_IN_BODY_URL, api_token="key")
+    monkeypatch.setitem(registry._clients, "fake", cloud)
+    with respx.mock(base_url=ERRORS_IN_BODY_URL) as api:
+        yield api
+    cloud.close()
+
+
+def test_a_transient_error_inside_a_200_answer_is_retried(worker, errors_in_body_api):
+    device = DeviceFactory.create(vendor="fake")
+    route = errors_in_body_api.post("device/status").mock(
+        side_effect=[
+            httpx.Response(200, json={"isok": False, "errors": {"max_req": "slow down"}}),
+            httpx.Response(
+                200, json={"isok": True, "data": {device.vendor_device_id: {"online": True}}}
+            ),
+        ]
+    )
+
+    refresh_devices.delay([device.pk])
+
+    assert wait_until(lambda: Device.objects.get(pk=device.pk).last_seen_at is not None)
+    assert route.call_count == 2
+
+
+def test_a_permanent_error_inside_a_200_answer_is_not_retried(worker, errors_in_body_api):
+    device = DeviceFactory.create(vendor="fake")
+    route = errors_in_body_api.post("device/status").respond(
+        200, json={"isok": False, "errors": {"device_not_found": "no such device"}}
+    )
+
+    refresh_devices.delay([device.pk])
+
+    assert wait_until(lambda: Device.objects.get(pk=device.pk).last_error != "")
+    assert route.call_count == 1
+    assert "no such device" in Device.objects.get(pk=device.pk).last_error
+
+
+def test_a_command_the_vendor_accepts_is_confirmed_by_the_read_it_asks_for(
+    worker, fake_vendor, monkeypatch
+):
+    monkeypatch.setattr(delivery, "CONFIRMING_READ_DELAY", 0)
+    fake_vendor.echoes = False
+    command = CommandFactory.create(device=DeviceFactory.create(vendor="fake"), is_on=True)
+
+    send_command.delay(command.pk)
+
+    assert wait_until(lambda: Command.objects.get(pk=command.pk).is_settled, timeout=30)
+    assert Command.objects.get(pk=command.pk).state == Command.State.CONFIRMED
+    assert [method for method, _ in fake_vendor.calls] == ["set_status", "read_devices"]
 
 
 def test_a_command_is_retried_after_a_transient_error_and_confirmed(worker, fake_vendor):

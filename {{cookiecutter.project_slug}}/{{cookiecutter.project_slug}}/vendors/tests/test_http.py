@@ -43,9 +43,13 @@ class ErrorsInBodyCloud(HTTPVendorClient):
     def list_devices(self) -> list[base.DeviceInfo]:
         return []
 
-    def read_devices(self, vendor_device_ids: Sequence[str]) -> list[base.DeviceReport]:
+    def read_devices(self, ids: Sequence[str]) -> list[base.DeviceReport]:
         body = self.request("POST", "device/status", data={"auth_key": self.api_token})
-        return [base.DeviceReport(i, online=body["data"][i]["online"]) for i in vendor_device_ids]
+        return self.parse(
+            body,
+            lambda body: [base.DeviceReport(i, online=body["data"][i]["online"]) for i in ids],
+            "POST device/status",
+        )
 
     def set_status(self, vendor_device_id: str, is_on: bool) -> None:
         self.request("POST", "device/relay/control", data={"id": vendor_device_id})

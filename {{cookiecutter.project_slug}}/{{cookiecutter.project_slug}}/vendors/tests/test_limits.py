@@ -75,14 +75,13 @@ def test_both_limits_hold_together():
     counter = CallCounter()
     starts: list[float] = []
 
-    def calls() -> None:
-        for _ in range(2):
-            with limiter.call(), counter.counting():
-                starts.append(time.monotonic())
-                # Longer than the spacing: the next call starts while this one runs.
-                time.sleep(1.5 / RATE)
+    def call() -> None:
+        with limiter.call(), counter.counting():
+            starts.append(time.monotonic())
+            # Longer than 2 spacings: the rate alone would let a 3rd call start meanwhile.
+            time.sleep(2.5 / RATE)
 
-    run_in_threads(calls)
+    run_in_threads(call)
 
     assert counter.most_at_once == 2
     assert_spaced_starts(starts, RATE)
