@@ -68,6 +68,7 @@ RESERVED_VENDOR_MODULES = frozenset(
         "migrations",
         "models",
         "naming",
+        "redis_limits",
         "registry",
         "simulator",
         "simulator_api",
