@@ -147,6 +147,10 @@ VENDORS: dict[str, dict[str, Any]] = {
         VendorSetting("retry_after", "SIMULATOR_RETRY_AFTER", default=1.0),
         VendorSetting("reading_period", "SIMULATOR_READING_PERIOD", default=60),
         VendorSetting("batch_size", "SIMULATOR_BATCH_SIZE", default=100),
+        # What this project allows itself with the simulated vendor (0: no limit), as with a
+        # real one (vendors/limits.py); max_concurrent_calls above is the vendor's own limit.
+        VendorSetting("max_calls_at_once", "SIMULATOR_MAX_CALLS_AT_ONCE", default=0),
+        VendorSetting("max_requests_per_second", "SIMULATOR_MAX_REQUESTS_PER_SECOND", default=0.0),
     ),
     # manage.py startvendor adds each new vendor above this line.
 }

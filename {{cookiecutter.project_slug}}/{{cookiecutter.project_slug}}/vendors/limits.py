@@ -39,6 +39,11 @@ from django.dispatch import receiver
 LIMIT_OPTIONS = ("max_calls_at_once", "max_requests_per_second")
 
 
+def client_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of a vendor's entry that its client is built with: all but the limiter's."""
+    return {option: value for option, value in options.items() if option not in LIMIT_OPTIONS}
+
+
 @dataclass(frozen=True)
 class Limits:
     calls_at_once: int = 0  # calls in flight at once (0: no limit)

@@ -10,7 +10,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .base import PermanentVendorError, VendorClient
-from .limits import LIMIT_OPTIONS
+from .limits import client_options
 
 _clients: dict[str, VendorClient] = {}
 _lock = threading.Lock()
@@ -32,12 +32,7 @@ def vendor_client(vendor: str) -> VendorClient:
                     f"no client for vendor {vendor!r}: add it to settings.VENDORS (known: {known})"
                 ) from None
             client_class = import_string(f"{__package__}.{config['CLIENT']}")
-            options = {
-                option: value
-                for option, value in config.get("OPTIONS", {}).items()
-                if option not in LIMIT_OPTIONS  # the limiter's (limits.py)
-            }
-            _clients[vendor] = client_class(**options)
+            _clients[vendor] = client_class(**client_options(config.get("OPTIONS", {})))
         return _clients[vendor]
 
 

@@ -41,6 +41,7 @@ from .base import (
     VendorTimeout,
     VendorUnavailable,
 )
+from .limits import client_options
 from .models import SimulatedDevice
 
 # What each kind of simulated device reports: a plug measures its power and the room's
@@ -204,7 +205,7 @@ def simulated_cloud() -> SimulatedCloud:
     with _cloud_lock:
         if _cloud is None:
             options = settings.VENDORS.get("simulator", {}).get("OPTIONS", {})
-            _cloud = SimulatedCloud(SimulatorOptions(**options))
+            _cloud = SimulatedCloud(SimulatorOptions(**client_options(options)))
         return _cloud
 
 

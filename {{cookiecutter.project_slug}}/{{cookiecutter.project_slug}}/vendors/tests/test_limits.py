@@ -12,6 +12,7 @@ from django.conf import settings
 from ..{{ cookiecutter.__vendor_module }} import {{ cookiecutter.__vendor_class }}
 from ..limits import LIMIT_OPTIONS, Limiter, Limits, LocalLimiter, limiter_for
 from ..registry import close_clients, vendor_client
+from ..simulator import simulated_cloud
 from .limit_checks import RATE, CallCounter, assert_spaced_starts
 
 THREADS = 8
@@ -167,3 +168,10 @@ def test_the_vendors_client_is_built_without_the_limiters_options():
 
     assert isinstance(client, {{ cookiecutter.__vendor_class }})
     close_clients()
+
+
+def test_the_simulated_vendor_is_built_without_the_limiters_options(settings):
+    options = {"latency": 0.5, "max_calls_at_once": 2, "max_requests_per_second": 5.0}
+    settings.VENDORS = {"simulator": {"CLIENT": "simulator.SimulatorClient", "OPTIONS": options}}
+
+    assert simulated_cloud().options.latency == 0.5
