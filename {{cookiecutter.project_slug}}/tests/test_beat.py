@@ -11,7 +11,7 @@ from redbeat.schedulers import acquire_distributed_beat_lock
 from config import celery_app
 from config.beat import RedBeatScheduler
 
-JOBS = {"refresh_all", "check_health", "settle_commands", "prune_observations"}
+JOBS = {"refresh_all", "check_health", "settle_commands", "sync_devices", "prune_observations"}
 
 
 @pytest.fixture

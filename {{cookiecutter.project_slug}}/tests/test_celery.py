@@ -86,7 +86,13 @@ def test_beat_schedules_every_periodic_job_to_expire_within_its_interval():
     celery_app.finalize()  # as `celery beat` does before it reads the schedule
     schedule = celery_app.conf.beat_schedule
 
-    assert set(schedule) == {"refresh_all", "check_health", "settle_commands", "prune_observations"}
+    assert set(schedule) == {
+        "refresh_all",
+        "check_health",
+        "settle_commands",
+        "sync_devices",
+        "prune_observations",
+    }
     refresh = schedule["refresh_all"]
     assert refresh["task"] == "interactions.refresh_all"
     assert refresh["schedule"].run_every.total_seconds() == 60

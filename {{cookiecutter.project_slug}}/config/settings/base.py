@@ -229,6 +229,9 @@ REFRESH_CONCURRENCY = env.int("REFRESH_CONCURRENCY", default=8)
 OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=90)
 # A device unheard for this many monitor intervals is silent: flagged, and alerted once.
 SILENT_AFTER_INTERVALS = env.int("SILENT_AFTER_INTERVALS", default=3)
+# How often each vendor's device list is imported (devices/sync.py): daily by default, as
+# devices are added to an account far less often than they are read.
+SYNC_DEVICES_INTERVAL_SECONDS = env.int("SYNC_DEVICES_INTERVAL_SECONDS", default=86400)
 # A command not confirmed this long after it was asked for fails, with the reason; until then
 # the settle_commands job sends again one whose attempt was lost (interactions/delivery.py).
 COMMAND_TIMEOUT_SECONDS = env.int("COMMAND_TIMEOUT_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}300{% else %}1800{% endif %})

@@ -45,13 +45,17 @@ class LatestReadingsSerializer(serializers.Serializer):
     attributes = AttributeSerializer(many=True, help_text="The newest reading of each name.")
 
 
+ONLINE = (
+    "Heard from within the last SILENT_AFTER_INTERVALS monitoring intervals, and not reported "
+    "offline by its vendor."
+)
+UNLISTED = "Its vendor's device list no longer includes it (see unlisted_at); it is kept."
+
+
 class DeviceSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:device-detail")
-    online = serializers.BooleanField(
-        source="is_online",
-        read_only=True,
-        help_text="Heard from within the last three monitoring intervals.",
-    )
+    online = serializers.BooleanField(source="is_online", read_only=True, help_text=ONLINE)
+    unlisted = serializers.BooleanField(source="is_unlisted", read_only=True, help_text=UNLISTED)
 
     class Meta:
         model = Device
@@ -64,13 +68,27 @@ class DeviceSerializer(serializers.ModelSerializer):
             "vendor_device_id",
             "metadata",
             "owner",
+            "can_switch",
+            "reading_names",
             "online",
+            "reported_online",
             "last_seen_at",
             "last_error",
+            "unlisted",
+            "unlisted_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["last_seen_at", "last_error", "created_at", "updated_at"]
+        # What the vendor says: its list (sync_devices) and its reads write these.
+        read_only_fields = [
+            "reading_names",
+            "reported_online",
+            "last_seen_at",
+            "last_error",
+            "unlisted_at",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
@@ -109,12 +127,25 @@ class DeviceReadingsSerializer(serializers.ModelSerializer):
     """
 
     url = serializers.HyperlinkedIdentityField(view_name="api:device-detail")
-    online = serializers.BooleanField(source="is_online", read_only=True)
+    online = serializers.BooleanField(source="is_online", read_only=True, help_text=ONLINE)
+    unlisted = serializers.BooleanField(source="is_unlisted", read_only=True, help_text=UNLISTED)
     latest = LatestReadingsSerializer(read_only=True)
 
     class Meta:
         model = Device
-        fields = ["id", "url", "name", "location", "vendor", "online", "last_seen_at", "latest"]
+        fields = [
+            "id",
+            "url",
+            "name",
+            "location",
+            "vendor",
+            "can_switch",
+            "online",
+            "reported_online",
+            "last_seen_at",
+            "unlisted",
+            "latest",
+        ]
 
 
 def in_current_zone() -> Callable[[datetime | None], datetime | None]:
@@ -135,7 +166,14 @@ def represent_latest(devices: QuerySet[Device], request: Request) -> list[dict]:
     devices_url = request.build_absolute_uri(reverse("api:device-list"))
     items = []
     for device in devices.values(
-        "id", "name", "location", "vendor", "last_seen_at", "reported_online"
+        "id",
+        "name",
+        "location",
+        "vendor",
+        "can_switch",
+        "last_seen_at",
+        "reported_online",
+        "unlisted_at",
     ):
         readings = latest.get(device["id"], queries.LatestReadings())
         status = readings.status
@@ -146,8 +184,11 @@ def represent_latest(devices: QuerySet[Device], request: Request) -> list[dict]:
                 "name": device["name"],
                 "location": device["location"],
                 "vendor": device["vendor"],
+                "can_switch": device["can_switch"],
                 "online": is_online(device["last_seen_at"], device["reported_online"]),
+                "reported_online": device["reported_online"],
                 "last_seen_at": moment(device["last_seen_at"]),
+                "unlisted": device["unlisted_at"] is not None,
                 "latest": {
                     "status": status
                     and {
@@ -210,7 +251,7 @@ class DeviceFilterSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="true: heard from within three monitoring intervals; false: not.",
+        help_text="true: online (heard from lately, not reported offline); false: not.",
     )
 
 

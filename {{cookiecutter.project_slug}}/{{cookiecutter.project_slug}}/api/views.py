@@ -34,9 +34,14 @@ from rest_framework.views import APIView
 
 from ..devices.models import Device, DeviceQuerySet
 {%- if cookiecutter.scheduler == "celery-beat" %}
-from ..interactions.control import CommandNotQueued, IdempotencyKeyReused, request_status
+from ..interactions.control import (
+    CannotSwitch,
+    CommandNotQueued,
+    IdempotencyKeyReused,
+    request_status,
+)
 {%- else %}
-from ..interactions.control import IdempotencyKeyReused, request_status
+from ..interactions.control import CannotSwitch, IdempotencyKeyReused, request_status
 {%- endif %}
 from ..interactions.models import Command
 from ..observations import queries
@@ -200,6 +205,7 @@ class DeviceViewSet(IntegerIdMixin[Device], viewsets.ModelViewSet[Device]):
             COMMAND_REQUESTED: serializers.CommandSerializer,
             400: BAD_INPUT,
             404: NOT_FOUND,
+            409: OpenApiResponse(description="The device cannot be switched: a sensor."),
             422: OpenApiResponse(description="The idempotency key names another command."),
 {%- if cookiecutter.scheduler == "celery-beat" %}
             503: OpenApiResponse(
@@ -245,6 +251,8 @@ class DeviceViewSet(IntegerIdMixin[Device], viewsets.ModelViewSet[Device]):
                 requested_by=request.user,
                 idempotency_key=key,
             )
+        except CannotSwitch as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
         except IdempotencyKeyReused as error:
             return Response({IDEMPOTENCY_KEY: [str(error)]}, status=422)
 {%- if cookiecutter.scheduler == "celery-beat" %}

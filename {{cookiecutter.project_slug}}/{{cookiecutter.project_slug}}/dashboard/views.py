@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 
 from ..devices.models import Device
 {%- if cookiecutter.scheduler == "celery-beat" %}
-from ..interactions.control import CommandNotQueued, request_status
+from ..interactions.control import CannotSwitch, CommandNotQueued, request_status
 {%- else %}
-from ..interactions.control import request_status
+from ..interactions.control import CannotSwitch, request_status
 {%- endif %}
 from ..observations.queries import LatestReadings, history, latest_for_devices, latest_readings
 from .charts import Point, line_chart
@@ -33,7 +33,14 @@ def device_list(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     # Only what the page shows: the list has every device, and metadata may be large.
     devices = Device.objects.visible_to(request.user).only(
-        "name", "location", "vendor", "last_seen_at", "created_at"
+        "name",
+        "location",
+        "vendor",
+        "can_switch",
+        "last_seen_at",
+        "reported_online",
+        "unlisted_at",
+        "created_at",
     )
     latest = latest_for_devices(devices)
     rows = [
@@ -41,6 +48,7 @@ def device_list(request: HttpRequest) -> HttpResponse:
             "device": device,
             "latest": latest.get(device.pk, LatestReadings()),
             "silent": device.is_silent(now),
+            "reported_offline": device.is_reported_offline(now),
         }
         for device in devices
     ]
@@ -65,6 +73,7 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "device": device,
         "latest": latest,
         "silent": device.is_silent(now),
+        "reported_offline": device.is_reported_offline(now),
         "charts": charts,
         "ranges": list(RANGES),
         "chosen": chosen,
@@ -79,14 +88,14 @@ def switch(request: HttpRequest, pk: int) -> HttpResponse:
     """The switch without JavaScript; the page's script sends the same through the API."""
     device = get_object_or_404(Device.objects.visible_to(request.user), pk=pk)
     is_on = request.POST.get("is_on") == "true"
-{%- if cookiecutter.scheduler == "celery-beat" %}
     try:
         command, _ = request_status(device, is_on, requested_by=request.user)
-    except CommandNotQueued as error:
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    except (CannotSwitch, CommandNotQueued) as error:
+{%- else %}
+    except CannotSwitch as error:
+{%- endif %}
         messages.error(request, str(error))
         return redirect("dashboard:device", pk=device.pk)
-{%- else %}
-    command, _ = request_status(device, is_on, requested_by=request.user)
-{%- endif %}
     messages.info(request, f"Turn {'on' if is_on else 'off'}: {command.state}.")
     return redirect("dashboard:device", pk=device.pk)

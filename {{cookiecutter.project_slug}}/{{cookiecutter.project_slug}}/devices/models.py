@@ -40,8 +40,7 @@ def is_online(
     last_seen_at: datetime | None, reported_online: bool | None, now: datetime | None = None
 ) -> bool:
     """online_q, for one device's values."""
-    heard = last_seen_at is not None and last_seen_at >= online_since(now)
-    return heard and reported_online is not False
+    return _heard_lately(last_seen_at, now) and reported_online is not False
 
 
 def silent_q(now: datetime | None = None) -> Q:
@@ -58,6 +57,23 @@ def is_silent(
 ) -> bool:
     """silent_q, for one device's values."""
     return (last_seen_at or created_at) < online_since(now)
+
+
+def reported_offline_q(now: datetime | None = None) -> Q:
+    """Reported offline: its vendor answered for it lately, and said it is offline. Offline,
+    though not silent: the vendor is fine, the device is not."""
+    return Q(last_seen_at__gte=online_since(now), reported_online=False)
+
+
+def is_reported_offline(
+    last_seen_at: datetime | None, reported_online: bool | None, now: datetime | None = None
+) -> bool:
+    """reported_offline_q, for one device's values."""
+    return _heard_lately(last_seen_at, now) and reported_online is False
+
+
+def _heard_lately(last_seen_at: datetime | None, now: datetime | None) -> bool:
+    return last_seen_at is not None and last_seen_at >= online_since(now)
 
 
 class DeviceQuerySet(models.QuerySet["Device"]):
@@ -77,6 +93,13 @@ class DeviceQuerySet(models.QuerySet["Device"]):
 
     def silent(self, now: datetime | None = None) -> DeviceQuerySet:
         return self.filter(silent_q(now))
+
+    def reported_offline(self, now: datetime | None = None) -> DeviceQuerySet:
+        return self.filter(reported_offline_q(now))
+
+    def listed(self) -> DeviceQuerySet:
+        """The devices their vendor still lists (sync_devices flags the others)."""
+        return self.filter(unlisted_at=None)
 
     def lock(self, *, to_delete: bool = False) -> list[int]:
         """Lock these devices' rows until the transaction ends; return the keys of those that
@@ -172,6 +195,13 @@ class Device(models.Model):
 
     def is_silent(self, now: datetime | None = None) -> bool:
         return is_silent(self.last_seen_at, self.created_at, now)
+
+    def is_reported_offline(self, now: datetime | None = None) -> bool:
+        return is_reported_offline(self.last_seen_at, self.reported_online, now)
+
+    @property
+    def is_unlisted(self) -> bool:
+        return self.unlisted_at is not None
 
     def delete(
         self, using: str | None = None, keep_parents: bool = False

@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 
 class IdempotencyKeyReused(Exception):
     """The idempotency key already names a command for another device or state."""
+
+
+class CannotSwitch(Exception):
+    """The device cannot be switched (a sensor): no command is created, nothing is sent."""
+
+    def __init__(self, device: Device):
+        super().__init__(f"{device} cannot be switched on or off: its vendor lists it as a sensor.")
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 
@@ -65,14 +72,19 @@ def request_status(
     asked sees why and can ask again.
 {%- endif %}
 
-    Return the command and whether this call created it. A call with the idempotency key of an
-    earlier command by the same person (a client retrying after a lost answer) returns that
-    command as it stands and sends nothing, unless no attempt ever sent it (the queue could not
-    be reached): then it is sent now.
+    Raise CannotSwitch for a device that cannot be switched. Return the command and whether
+    this call created it. A call with the idempotency key of an earlier command by the same
+    person (a client retrying after a lost answer) returns that command as it stands and sends
+    nothing, unless no attempt ever sent it (the queue could not be reached): then it is sent
+    now.
     """
     # Every caller signs people in first: an anonymous user here is a view without its guard.
     if requested_by is not None and not requested_by.is_authenticated:
         raise PermissionDenied("Sign in to switch a device.")
+    # Refused here, the one path every caller takes, before a command exists: the vendor
+    # would fail it anyway, after a round trip, with an error the person cannot act on.
+    if not device.can_switch:
+        raise CannotSwitch(device)
     earlier = _earlier_command(device, is_on, requested_by, idempotency_key)
     if earlier is not None:
         if delivery.requeue_if_never_sent(earlier):

@@ -1,9 +1,12 @@
-"""Is everything alive? Devices that have gone silent, and periodic jobs that stopped
-succeeding (a run that never recorded its end counts as failed once it is overdue).
+"""Is everything alive? Devices that have gone silent or that their vendor reports offline,
+and periodic jobs that stopped succeeding (a run that never recorded its end counts as failed
+once it is overdue).
 
 A problem opens one Alert when it starts and is resolved when it ends; checking again in
 between changes nothing but the alert's message. The silent devices of one vendor are one
-problem, so that an outage of the vendor is one alert that counts them, not one per device.
+problem, so that an outage of the vendor is one alert that counts them, not one per device;
+so are the devices it reports offline. A device the vendor no longer lists raises neither:
+sync_devices has flagged it, and its silence says nothing new.
 Each check logs at most one ERROR (which reaches ADMINS), for the alerts it opened and those
 whose devices have doubled since they were mailed.
 """
@@ -29,12 +32,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Devices named in an alert about a vendor's silent devices; the rest are counted.
+# Devices named in an alert about a vendor's devices; the rest are counted.
 NAMED = 5
 
 
 def silent_devices(now: datetime) -> QuerySet[Device]:
-    return Device.objects.silent(now)
+    return Device.objects.listed().silent(now)
+
+
+def reported_offline_devices(now: datetime) -> QuerySet[Device]:
+    return Device.objects.listed().reported_offline(now)
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ def check_health(now: datetime | None = None) -> list[int]:
     of those alerts."""
     now = now or timezone.now()
     settle_lost_runs(_periodic_jobs(), now)
-    problems = silent_device_problems(now) | {
+    problems = device_problems(now) | {
         (Alert.Kind.JOB_OVERDUE, health.job.name): Problem(
             f"Job {health.job.name} has not succeeded since "
             f"{_when(health.last_success.started_at if health.last_success else None)}."
@@ -122,27 +129,44 @@ def check_health(now: datetime | None = None) -> list[int]:
     return [alert.pk for alert in notify]
 
 
-def silent_device_problems(now: datetime) -> dict[tuple[str, str], Problem]:
-    """One problem per vendor with silent devices: an outage of the vendor is one problem."""
-    by_vendor: dict[str, list[Device]] = defaultdict(list)
-    for device in silent_devices(now).order_by("vendor", "last_seen_at", "name"):
-        by_vendor[device.vendor].append(device)
+def device_problems(now: datetime) -> dict[tuple[str, str], Problem]:
+    """One problem per vendor with silent devices, and one per vendor with devices it reports
+    offline: an outage of the vendor is one problem."""
+    silent = _by_vendor(silent_devices(now))
+    offline = _by_vendor(reported_offline_devices(now))
     totals = dict(
-        Device.objects.filter(vendor__in=by_vendor)
+        Device.objects.listed()
+        .filter(vendor__in=silent.keys() | offline.keys())
         .values_list("vendor")
         .annotate(Count("pk"))
         .order_by()
     )
     problems: dict[tuple[str, str], Problem] = {}
-    for vendor, devices in by_vendor.items():
-        names = ", ".join(str(device) for device in devices[:NAMED])
-        more = f" and {len(devices) - NAMED} more" if len(devices) > NAMED else ""
+    for vendor, devices in silent.items():
         problems[(Alert.Kind.DEVICES_SILENT, vendor)] = Problem(
             f"{len(devices)} of {totals[vendor]} devices of vendor {vendor} are silent, the "
-            f"first since {_when(devices[0].last_seen_at)}: {names}{more}.",
+            f"first since {_when(devices[0].last_seen_at)}: {_names(devices)}.",
+            count=len(devices),
+        )
+    for vendor, devices in offline.items():
+        problems[(Alert.Kind.DEVICES_OFFLINE, vendor)] = Problem(
+            f"{len(devices)} of {totals[vendor]} devices of vendor {vendor} are offline, says "
+            f"the vendor: {_names(devices)}.",
             count=len(devices),
         )
     return problems
+
+
+def _by_vendor(devices: QuerySet[Device]) -> dict[str, list[Device]]:
+    by_vendor: dict[str, list[Device]] = defaultdict(list)
+    for device in devices.order_by("vendor", "last_seen_at", "name"):
+        by_vendor[device.vendor].append(device)
+    return by_vendor
+
+
+def _names(devices: list[Device]) -> str:
+    names = ", ".join(str(device) for device in devices[:NAMED])
+    return names + (f" and {len(devices) - NAMED} more" if len(devices) > NAMED else "")
 
 
 def _open(kind: str, subject: str, problem: Problem) -> Alert | None:

@@ -150,12 +150,14 @@ class Alert(models.Model):
     """A problem that someone should know about, open from when it starts until it ends.
 
     At most one alert is open per problem, so a device silent for a week raises one alert
-    (and one email), not one per check; and the devices of one vendor that go silent are one
-    problem, so an outage of the vendor raises one alert, not one per device.
+    (and one email), not one per check; and the devices of one vendor that go silent (or that
+    it reports offline) are one problem, so an outage of the vendor raises one alert, not one
+    per device.
     """
 
     class Kind(models.TextChoices):
         DEVICES_SILENT = "devices_silent", "devices silent"
+        DEVICES_OFFLINE = "devices_offline", "devices reported offline"
         JOB_OVERDUE = "job_overdue", "job overdue"
 
     kind = models.CharField(max_length=20, choices=Kind)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from ..devices.sync import sync_devices
 from . import delivery, jobs
 from .health import check_health
 from .models import JobRun
@@ -68,6 +69,15 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
             description=(
                 "Send again the commands whose last attempt was abandoned; fail those older "
                 "than COMMAND_TIMEOUT_SECONDS."
+            ),
+        ),
+        PeriodicJob(
+            name="sync_devices",
+            run=sync_devices,
+            every=timedelta(seconds=settings.SYNC_DEVICES_INTERVAL_SECONDS),
+            description=(
+                "Import each vendor's device list: create, update, and flag the devices it no "
+                "longer lists."
             ),
         ),
         PeriodicJob(

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
 
+from ..devices import sync
 from ..vendors.base import PermanentVendorError, TransientVendorError
 from . import batches, delivery, health, jobs
 from .heartbeats import describe_error, recorded_run
@@ -168,6 +169,15 @@ def settle_commands() -> int:
         swept = delivery.settle_commands(send_command.delay)
         run.detail = str(swept)
     return len(swept.resent)
+
+
+@shared_task(name="interactions.sync_devices")
+def sync_devices() -> int:
+    """A vendor that fails fails the run (its ERROR reaches ADMINS), after the others synced."""
+    with recorded_run("sync_devices") as run:
+        synced = sync.sync_devices()
+        run.detail = str(synced)
+    return synced.total("created")
 
 
 @shared_task(name="interactions.check_health")

@@ -159,16 +159,7 @@ class SimulatedCloud:
 
     def list_devices(self) -> list[DeviceInfo]:
         with self.call():
-            return [
-                DeviceInfo(
-                    d.vendor_device_id,
-                    d.name,
-                    {"model": "Simulated plug" if d.can_switch else "Simulated sensor"},
-                    can_switch=d.can_switch,
-                    reading_names=reading_names(d),
-                )
-                for d in SimulatedDevice.objects.order_by("vendor_device_id")
-            ]
+            return [device_info(d) for d in SimulatedDevice.objects.order_by("vendor_device_id")]
 
     def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
         with self.call():
@@ -193,6 +184,17 @@ class SimulatedCloud:
 
 def reading_names(device: SimulatedDevice) -> tuple[str, ...]:
     return PLUG_READINGS if device.can_switch else SENSOR_READINGS
+
+
+def device_info(device: SimulatedDevice) -> DeviceInfo:
+    """A simulated device as the simulated vendor lists it."""
+    return DeviceInfo(
+        device.vendor_device_id,
+        device.name,
+        {"model": "Simulated plug" if device.can_switch else "Simulated sensor"},
+        can_switch=device.can_switch,
+        reading_names=reading_names(device),
+    )
 
 
 _cloud: SimulatedCloud | None = None

@@ -269,3 +269,19 @@ def test_an_anonymous_user_never_makes_a_command(device, fake_vendor):
 
     assert not Command.objects.exists()
     assert sent(fake_vendor) == []
+
+
+def test_a_command_to_a_device_that_cannot_be_switched_is_a_409_and_creates_nothing(
+    switch, device, fake_vendor
+):
+    device.can_switch = False
+    device.save()
+
+    response = switch({"is_on": True}, **{"Idempotency-Key": "k-1"})
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"{device.name} cannot be switched on or off: its vendor lists it as a sensor."
+    }
+    assert not Command.objects.exists()
+    assert sent(fake_vendor) == []

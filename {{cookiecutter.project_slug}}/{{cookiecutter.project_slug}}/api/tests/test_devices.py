@@ -235,3 +235,67 @@ def test_a_vendor_device_id_already_taken_is_a_400(client_of, staff):
 
     assert response.status_code == 400
     assert Device.objects.count() == 1
+
+
+def test_a_device_its_vendor_reports_offline_is_offline_though_heard_from_lately(api, user):
+    down = DeviceFactory.create(
+        name="Down", last_seen_at=timezone.now(), reported_online=False, owner=user
+    )
+    DeviceFactory.create(name="Up", last_seen_at=timezone.now(), reported_online=True, owner=user)
+    DeviceFactory.create(name="Unsaid", last_seen_at=timezone.now(), owner=user)
+
+    listed = {d["name"]: d for d in api.get("/api/devices/").json()["results"]}
+    latest = {d["name"]: d for d in api.get("/api/latest/").json()}
+    detail = api.get(f"/api/devices/{down.pk}/").json()
+
+    for described in (listed, latest):
+        assert {name: d["online"] for name, d in described.items()} == {
+            "Down": False,
+            "Up": True,
+            "Unsaid": True,
+        }
+        assert {name: d["reported_online"] for name, d in described.items()} == {
+            "Down": False,
+            "Up": True,
+            "Unsaid": None,
+        }
+    assert (detail["online"], detail["reported_online"]) == (False, False)
+    assert names(api.get("/api/devices/", {"online": "false"})) == ["Down"]
+    assert [d["name"] for d in api.get("/api/latest/", {"online": "true"}).json()] == [
+        "Unsaid",
+        "Up",
+    ]
+
+
+def test_a_device_is_described_with_its_capabilities_and_whether_it_is_listed(api, user):
+    gone = timezone.now() - timedelta(days=1)
+    sensor = DeviceFactory.create(
+        owner=user, can_switch=False, reading_names=["humidity"], unlisted_at=gone
+    )
+    plug = DeviceFactory.create(owner=user)
+
+    described = api.get(f"/api/devices/{sensor.pk}/").json()
+    latest = {d["id"]: d for d in api.get("/api/latest/").json()}
+
+    assert (
+        described["can_switch"],
+        described["reading_names"],
+        described["unlisted"],
+        described["unlisted_at"],
+    ) == (False, ["humidity"], True, gone.isoformat().replace("+00:00", "Z"))
+    assert (latest[sensor.pk]["can_switch"], latest[sensor.pk]["unlisted"]) == (False, True)
+    assert (latest[plug.pk]["can_switch"], latest[plug.pk]["unlisted"]) == (True, False)
+
+
+def test_staff_mark_a_device_as_a_sensor_but_not_what_the_vendor_says(client_of, staff):
+    device = DeviceFactory.create()
+
+    response = client_of(staff).patch(
+        f"/api/devices/{device.pk}/",
+        {"can_switch": False, "reported_online": True, "reading_names": ["x"], "unlisted_at": None},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    device.refresh_from_db()
+    assert (device.can_switch, device.reported_online, device.reading_names) == (False, None, [])

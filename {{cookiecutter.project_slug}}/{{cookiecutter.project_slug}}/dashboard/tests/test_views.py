@@ -1,8 +1,10 @@
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone
 
 from ...devices.tests.factories import DeviceFactory
 from ...interactions.models import Command
@@ -96,3 +98,55 @@ def test_the_switch_works_without_javascript(client, owner):
     assert (command.is_on, command.state) == (False, "confirmed")
     page = client.get(response.url).content.decode()
     assert "Turn off: " in page and "confirmed" in page
+
+
+def row_of(page: str, name: str) -> str:
+    return next(row for row in page.split("<tr") if f">{name}</a>" in row)
+
+
+def test_a_device_its_vendor_reports_offline_shows_offline_though_heard_from_lately(client, owner):
+    now = timezone.now()
+    down = DeviceFactory.create(name="Down", owner=owner, last_seen_at=now, reported_online=False)
+    up = DeviceFactory.create(name="Up", owner=owner, last_seen_at=now, reported_online=True)
+
+    listed = client.get(reverse("dashboard:devices")).content.decode()
+    down_page = client.get(reverse("dashboard:device", args=[down.pk])).content.decode()
+    up_page = client.get(reverse("dashboard:device", args=[up.pk])).content.decode()
+
+    assert "flag offline" in row_of(listed, "Down")
+    assert "flag offline" not in row_of(listed, "Up")
+    assert "offline, says the vendor" in down_page
+    assert "flag offline" not in up_page
+
+
+def test_a_sensor_has_no_switch_and_an_unlisted_device_says_so(client, owner):
+    sensor = DeviceFactory.create(
+        owner=owner,
+        can_switch=False,
+        reading_names=["humidity"],
+        unlisted_at=timezone.now() - timedelta(days=1),
+    )
+    plug = DeviceFactory.create(owner=owner)
+
+    sensor_page = client.get(reverse("dashboard:device", args=[sensor.pk])).content.decode()
+    plug_page = client.get(reverse("dashboard:device", args=[plug.pk])).content.decode()
+    listed = client.get(reverse("dashboard:devices")).content.decode()
+
+    assert "Turn on" not in sensor_page and "poller.js" not in sensor_page
+    assert "A sensor: it reports humidity, and cannot be switched." in sensor_page
+    assert "no longer listed by the vendor" in sensor_page
+    assert "Turn on" in plug_page and "poller.js" in plug_page
+    assert listed.count(">sensor</span>") == 1 and listed.count(">unlisted</span>") == 1
+
+
+def test_the_switch_of_a_sensor_is_refused_and_sends_nothing(client, owner):
+    sensor = DeviceFactory.create(name="Cellar sensor", owner=owner, can_switch=False)
+
+    response = client.post(
+        reverse("dashboard:switch", args=[sensor.pk]), {"is_on": "true"}, follow=True
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "Cellar sensor cannot be switched on or off: its vendor lists it as a sensor."
+    ]
+    assert not Command.objects.exists()

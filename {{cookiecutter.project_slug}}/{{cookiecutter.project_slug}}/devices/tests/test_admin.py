@@ -1,13 +1,22 @@
 import json
+import re
 from datetime import datetime, timedelta
 
 import pytest
+from django.contrib.admin import AdminSite
 from django.urls import reverse
+from django.utils import timezone
 
-{% if cookiecutter.scheduler == "celery-beat" -%}
-from ...interactions.tests.conftest import queue_down  # a fixture, found by pytest here
-{% endif -%}
+from ...interactions.models import Command
+from ...interactions.tests.conftest import (  # fixtures, found by pytest here
+    fake_vendor,
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    queue_down,
+{%- endif %}
+)
 from ...observations.tests.factories import AttributeFactory, StatusFactory
+from ..admin import DeviceAdmin
+from ..models import Device
 from .factories import DeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +148,65 @@ def test_metadata_with_the_largest_64_bit_integer_is_saved(admin_client):
     assert response.status_code == 302
     device.refresh_from_db()
     assert device.metadata == {"serial": 2**64 - 1}
+
+
+def test_the_list_says_what_the_vendor_says_and_heard_from_is_unknown_before_it_answers(
+    settings,
+):
+    settings.MONITOR_INTERVAL_SECONDS = 60
+    now = timezone.now()
+    down = DeviceFactory.create(last_seen_at=now, reported_online=False)
+    new = DeviceFactory.create(last_seen_at=None)
+    silent = DeviceFactory.create(last_seen_at=now - timedelta(hours=1))
+    up = DeviceFactory.create(last_seen_at=now, reported_online=True)
+    device_admin = DeviceAdmin(Device, AdminSite())
+
+    columns = {
+        device.name: (
+            device_admin.online(device),
+            device_admin.heard_from(device),
+            device.reported_online,
+        )
+        for device in (down, new, silent, up)
+    }
+
+    assert columns == {
+        down.name: (False, True, False),
+        new.name: (False, None, None),
+        silent.name: (False, False, None),
+        up.name: (True, True, True),
+    }
+
+
+def test_the_changelist_shows_the_vendors_word_and_capabilities(admin_client):
+    DeviceFactory.create(name="Down", last_seen_at=timezone.now(), reported_online=False)
+
+    response = admin_client.get(reverse("admin:devices_device_changelist"))
+
+    page = response.content.decode()
+    for column in ("online", "heard_from", "reported_online", "can_switch", "listed"):
+        assert f"column-{column}" in page
+    row = next(row for row in page.split("<tr") if ">Down</a>" in row)
+    # online: no; heard from: yes; the vendor's word: offline; can switch: yes; listed: yes.
+    assert re.findall(r'alt="(\w+)"', row) == ["False", "True", "False", "True", "True"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures(fake_vendor.__name__)
+def test_switching_from_the_admin_skips_the_devices_that_cannot_be_switched(admin_client):
+    plug = DeviceFactory.create(name="Plug", vendor="fake")
+    sensor = DeviceFactory.create(name="Cellar sensor", vendor="fake", can_switch=False)
+
+    response = admin_client.post(
+        reverse("admin:devices_device_changelist"),
+        {"action": "turn_off", "_selected_action": [plug.pk, sensor.pk]},
+        follow=True,
+    )
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages[0] == "Turn off: skipped 1 devices that cannot be switched (Cellar sensor)."
+    assert messages[1].startswith("Turn off, 1 commands (Plug: ")
+    assert list(Command.objects.values_list("device", flat=True)) == [plug.pk]
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 

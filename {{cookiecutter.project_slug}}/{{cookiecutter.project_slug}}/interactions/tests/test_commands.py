@@ -187,10 +187,11 @@ def test_show_schedule_prints_each_job_with_its_next_run():
     lines = run("show_schedule").splitlines()
 
     assert lines[0].split() == ["job", "every", "last", "run", "next", "run"]
-    refresh, check, settle, prune = lines[1:]
+    refresh, check, settle, sync, prune = lines[1:]
     assert refresh.startswith("refresh_all") and "1 min" in refresh and "succeeded" in refresh
     assert check.startswith("check_health") and "1 min" in check
     assert settle.startswith("settle_commands") and "1 min" in settle
+    assert sync.startswith("sync_devices") and "1 d" in sync and "due now" in sync
     assert prune.startswith("prune_observations") and "never" in prune and "due now" in prune
 {%- else %}
 
@@ -201,6 +202,7 @@ def test_show_schedule_prints_the_heroku_scheduler_entries():
     assert "Every 10 minutes  python manage.py run_job refresh_all" in output
     assert "Every 10 minutes  python manage.py run_job check_health" in output
     assert "Every 10 minutes  python manage.py run_job settle_commands" in output
+    assert "Every day         python manage.py run_job sync_devices" in output
     assert "Every day         python manage.py run_job prune_observations" in output
 
 

@@ -160,3 +160,53 @@ def test_a_run_that_never_recorded_its_end_is_settled_as_failed_once_it_is_lost(
     )
     assert lost.finished_at is not None
     assert running.outcome == "running"
+
+
+def test_devices_their_vendor_reports_offline_are_one_alert_per_vendor(minute_intervals, caplog):
+    now = timezone.now()
+    DeviceFactory.create(name="Down 1", vendor="simulator", last_seen_at=now, reported_online=False)
+    DeviceFactory.create(name="Down 2", vendor="simulator", last_seen_at=now, reported_online=False)
+    DeviceFactory.create(vendor="simulator", last_seen_at=now, reported_online=True)
+    DeviceFactory.create(vendor="simulator", last_seen_at=now, reported_online=None)
+
+    with caplog.at_level(logging.ERROR):
+        opened = check_health()
+        again = check_health()
+
+    assert len(opened) == 1 and again == []
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.subject, alert.notified_count) == ("devices_offline", "simulator", 2)
+    assert alert.message == (
+        "2 of 4 devices of vendor simulator are offline, says the vendor: Down 1, Down 2."
+    )
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "offline, says the vendor" in record.getMessage()
+
+
+def test_the_offline_alert_is_resolved_when_the_vendor_reports_the_device_online(
+    minute_intervals,
+):
+    device = DeviceFactory.create(last_seen_at=timezone.now(), reported_online=False)
+    check_health()
+
+    device.reported_online = True
+    device.save()
+    check_health()
+
+    assert Alert.objects.get().resolved_at is not None
+
+
+def test_a_device_reported_offline_and_silent_is_counted_once_as_silent(minute_intervals):
+    DeviceFactory.create(last_seen_at=timezone.now() - timedelta(hours=1), reported_online=False)
+
+    check_health()
+
+    assert list(Alert.objects.values_list("kind", flat=True)) == ["devices_silent"]
+
+
+def test_a_device_its_vendor_no_longer_lists_raises_no_alert(minute_intervals):
+    long_ago = timezone.now() - timedelta(hours=1)
+    DeviceFactory.create(last_seen_at=long_ago, unlisted_at=long_ago)
+    DeviceFactory.create(last_seen_at=timezone.now(), reported_online=False, unlisted_at=long_ago)
+
+    assert check_health() == []

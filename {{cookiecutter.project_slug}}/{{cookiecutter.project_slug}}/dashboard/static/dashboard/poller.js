@@ -1,5 +1,6 @@
 // Switch a device through the API, then poll the command until it settles.
-// Without this script the form still works: it posts to the dashboard's switch view.
+// Without this script the form still works: it posts to the dashboard's switch view. The page
+// of a device that cannot be switched has no switch, and does not load this script.
 (function () {
   "use strict";
   const control = document.querySelector(".control");
@@ -23,7 +24,8 @@
       body: JSON.stringify({ is_on: isOn }),
     });
     if (!response.ok) {
-      // A 503 says why in its detail: the task queue could not be reached.
+      // A 409 or a 503 says why in its detail: the device cannot be switched (a sensor), or
+      // the task queue could not be reached.
       const answer = await response.json().catch(() => ({}));
       throw new Error(answer.detail || "the server answered " + response.status);
     }

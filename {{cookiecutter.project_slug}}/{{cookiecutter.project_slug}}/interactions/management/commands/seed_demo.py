@@ -1,5 +1,12 @@
 """Create simulated devices with a history: `manage.py seed_demo --devices 12 --history-days 7`.
 
+It sets up the simulated vendor's account, then imports it as sync_devices imports any
+vendor's list (devices/sync.py), and gives the imported devices a location (the project's own
+field, which no vendor lists). It hands the import the account it has just set up rather than
+asking the simulated vendor for its list: the seed must work while the vendor's fault knobs
+fail every call, as the outage tests have them. `manage.py sync_devices` then reads the same
+list through the vendor.
+
 History goes through observations.ingest, the path live readings take, so seeding twice adds
 nothing and a benchmark measures the real path.
 """
@@ -14,9 +21,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ....devices.models import Device
+from ....devices.sync import import_devices
 from ....observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
 from ....vendors.models import SimulatedDevice
-from ....vendors.simulator import PLUG_READINGS, SENSOR_READINGS, simulated_history
+from ....vendors.simulator import device_info, simulated_history
 
 LOCATIONS = ("Kitchen", "Greenhouse", "Garage", "Office", "Workshop", "Cellar")
 HISTORY_STEP = timedelta(minutes=10)
@@ -57,7 +65,7 @@ class Command(BaseCommand):
                 [
                     SimulatedDevice(
                         vendor_device_id=vendor_id,
-                        name=f"Simulated {kind(number)} {vendor_id[4:]}",
+                        name=f"{kind(number).capitalize()} {number:0{digits}d}",
                         can_switch=not is_sensor(number),
                         online=not reports_offline(number),
                     )
@@ -65,20 +73,14 @@ class Command(BaseCommand):
                 ],
                 ignore_conflicts=True,
             )
-            Device.objects.bulk_create(
-                [
-                    Device(
-                        name=f"{kind(number).capitalize()} {number:0{digits}d}",
-                        location=LOCATIONS[number % len(LOCATIONS)],
-                        vendor="simulator",
-                        vendor_device_id=vendor_id,
-                        can_switch=not is_sensor(number),
-                        reading_names=list(SENSOR_READINGS if is_sensor(number) else PLUG_READINGS),
-                    )
-                    for number, vendor_id in enumerate(vendor_ids, start=1)
-                ],
-                ignore_conflicts=True,
-            )
+            account = SimulatedDevice.objects.order_by("vendor_device_id")
+            import_devices("simulator", [device_info(d) for d in account])
+            imported = Device.objects.filter(vendor="simulator", vendor_device_id__in=vendor_ids)
+            placed = list(imported.filter(location="").only("pk", "vendor_device_id"))
+            for device in placed:
+                number = int(device.vendor_device_id.removeprefix("sim-"))
+                device.location = LOCATIONS[number % len(LOCATIONS)]
+            Device.objects.bulk_update(placed, ["location"], batch_size=1000)
         seeded = Device.objects.filter(vendor="simulator", vendor_device_id__in=vendor_ids)
         self.stdout.write(f"{len(vendor_ids):,} simulated devices ready.")
 
