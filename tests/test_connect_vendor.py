@@ -4,9 +4,10 @@ the client and its tests, and nothing else.
 The vendor is Fake Cloud (tests/fake_cloud), which differs from the example API the way real
 ones do. The client and test a team would write for it live in tests/fake_cloud/team/ and
 replace what startvendor generated. Then the project imports its devices with what they can do,
-a real worker refreshes them within the vendor's rate limit (the vendor counts), a switch is
-confirmed by a later read, the sensor refuses commands, the device the vendor calls offline is
-offline, and the project's own suite passes. The test prints what the team had to write.
+a real Celery worker (celery-beat) or `run_job` (heroku-scheduler) refreshes them within the
+vendor's rate limit (the vendor counts), a switch is confirmed by a later read, the sensor
+refuses commands, the device the vendor calls offline is offline, and the project's own suite
+passes. The test prints what the team had to write.
 """
 
 from __future__ import annotations
