@@ -9,6 +9,10 @@ import pytest
 from .baking import TEMPLATE_DIR, load_hook, project_environment, uv_executable
 from .services import answers, free_port
 
+# A vendor client and its tests as a team writes them in a baked project, which
+# test_connect_vendor.py copies there: they import the project's modules.
+collect_ignore = ["fake_cloud/team"]
+
 
 @pytest.fixture(scope="session")
 def pre_gen():

@@ -24,6 +24,14 @@ import redis
 from .baking import POSTGRES_URL, project_environment, require_service, run, uv_executable
 from .environment import procfile
 
+# A `manage.py shell -c` snippet: a staff user, and the API token it prints.
+STAFF_TOKEN = (
+    "from django.contrib.auth import get_user_model; "
+    "from rest_framework.authtoken.models import Token; "
+    "user = get_user_model().objects.create_user('ann', is_staff=True); "
+    "print(Token.objects.create(user=user).key)"
+)
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -141,21 +149,21 @@ class ProjectProcess:
 
 
 class Deployment:
-    """A baked project on a database and a Redis database of its own, with its processes."""
+    """A baked project on a database and a Redis database of its own, with its processes;
+    without Redis when `redis_db` is None (heroku-scheduler mode)."""
 
-    def __init__(self, project: Path, database_url: str, redis_db: int, **variables: str):
-        require_service("Redis")
+    def __init__(self, project: Path, database_url: str, redis_db: int | None, **variables: str):
         self.project = project
         self.database_url = database_url
-        self.redis_url = f"redis://127.0.0.1:6379/{redis_db}"
+        self.redis_url = None if redis_db is None else f"redis://127.0.0.1:6379/{redis_db}"
         self.variables = {
             "DJANGO_SETTINGS_MODULE": "config.settings.local",
             "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
+            **({} if self.redis_url is None else {"REDIS_URL": self.redis_url}),
             **variables,
         }
         self.processes: list[ProjectProcess] = []
-        redis.Redis.from_url(self.redis_url).flushdb()
+        self._flush_redis()
         self.manage("migrate", "--verbosity", "0")
 
     def manage(self, *arguments: str) -> subprocess.CompletedProcess:
@@ -189,6 +197,17 @@ class Deployment:
     def start_beat(self, name: str = "beat") -> ProjectProcess:
         return self.start(name, "beat", "--loglevel", "INFO")
 
+    def serve(self) -> str:
+        """The development server on a free loopback port; its URL once it answers."""
+        port = free_port()
+        python = self.project / ".venv/bin/python"
+        command = [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+        web = ProjectProcess(self.project, "web", command, self.variables)
+        self.processes.append(web)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: answers(f"{url}/admin/login/"), 60, f"the web server\n{web.log[-3000:]}")
+        return url
+
     def query(self, sql: str, *parameters) -> list[tuple]:
         with psycopg.connect(self.database_url) as connection:
             return connection.execute(sql, parameters).fetchall()
@@ -199,11 +218,16 @@ class Deployment:
     def close(self) -> None:
         for process in self.processes:
             process.stop()
-        redis.Redis.from_url(self.redis_url).flushdb()
+        self._flush_redis()
+
+    def _flush_redis(self) -> None:
+        if self.redis_url is not None:
+            require_service("Redis")
+            redis.Redis.from_url(self.redis_url).flushdb()
 
 
 @contextmanager
-def deployment(project: Path, redis_db: int, **variables: str):
+def deployment(project: Path, redis_db: int | None, **variables: str):
     with postgres_database("e2e") as database_url:
         running = Deployment(project, database_url, redis_db, **variables)
         try:

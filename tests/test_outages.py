@@ -22,7 +22,15 @@ import redis
 
 from .baking import bake, unavailable
 from .environment import example_values, guide_variables
-from .services import HerokuApp, ProjectProcess, free_port, postgres_database, smtp_sink, wait_for
+from .services import (
+    STAFF_TOKEN,
+    HerokuApp,
+    ProjectProcess,
+    free_port,
+    postgres_database,
+    smtp_sink,
+    wait_for,
+)
 
 pytestmark = pytest.mark.end_to_end
 
@@ -41,12 +49,6 @@ KNOBS = {
     "ALERT_MAIL_WINDOW_SECONDS": "3600",
 }
 SETTLED = ("confirmed", "failed")
-STAFF_TOKEN = (
-    "from django.contrib.auth import get_user_model; "
-    "from rest_framework.authtoken.models import Token; "
-    "user = get_user_model().objects.create_user('ann', is_staff=True); "
-    "print(Token.objects.create(user=user).key)"
-)
 APP_HOST = "iot-outages-test.herokuapp.com"
 
 

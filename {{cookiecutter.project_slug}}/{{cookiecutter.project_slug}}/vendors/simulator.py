@@ -159,7 +159,7 @@ class SimulatedCloud:
 
     def list_devices(self) -> list[DeviceInfo]:
         with self.call():
-            return [listing(d) for d in SimulatedDevice.objects.order_by("vendor_device_id")]
+            return [device_info(d) for d in SimulatedDevice.objects.order_by("vendor_device_id")]
 
     def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
         with self.call():
@@ -186,7 +186,7 @@ def reading_names(device: SimulatedDevice) -> tuple[str, ...]:
     return PLUG_READINGS if device.can_switch else SENSOR_READINGS
 
 
-def listing(device: SimulatedDevice) -> DeviceInfo:
+def device_info(device: SimulatedDevice) -> DeviceInfo:
     """A simulated device as the simulated vendor lists it."""
     return DeviceInfo(
         device.vendor_device_id,

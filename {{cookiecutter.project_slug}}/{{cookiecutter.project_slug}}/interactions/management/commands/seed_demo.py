@@ -24,7 +24,7 @@ from ....devices.models import Device
 from ....devices.sync import import_devices
 from ....observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
 from ....vendors.models import SimulatedDevice
-from ....vendors.simulator import listing, simulated_history
+from ....vendors.simulator import device_info, simulated_history
 
 LOCATIONS = ("Kitchen", "Greenhouse", "Garage", "Office", "Workshop", "Cellar")
 HISTORY_STEP = timedelta(minutes=10)
@@ -74,7 +74,7 @@ class Command(BaseCommand):
                 ignore_conflicts=True,
             )
             account = SimulatedDevice.objects.order_by("vendor_device_id")
-            import_devices("simulator", [listing(device) for device in account])
+            import_devices("simulator", [device_info(d) for d in account])
             imported = Device.objects.filter(vendor="simulator", vendor_device_id__in=vendor_ids)
             placed = list(imported.filter(location="").only("pk", "vendor_device_id"))
             for device in placed:
