@@ -5,12 +5,17 @@ what Heroku sets (DYNO, PORT, the add-ons' URLs) and what the README's deploy gu
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import subprocess
+import threading
 from base64 import b64encode
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from email.utils import parseaddr
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -62,11 +67,20 @@ def heroku_app(request, tmp_path):
     run(["git", "clone", "--quiet", str(project), str(tmp_path / "app")], tmp_path)
     root = tmp_path / "app"
     guide = guide_variables((root / "README.md").read_text())
-    with smtp_sink() as (smtp_port, mail), postgres_database("deploy") as database_url:
+    with (
+        smtp_sink() as (smtp_port, mail),
+        postgres_database("deploy") as database_url,
+        vendor_without_devices() as vendor_api,
+    ):
         config_vars = example_values(guide, EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}") | {
             "DATABASE_URL": database_url,
             **({"REDIS_URL": DEPLOY_REDIS_URL} if celery else {}),
         }
+        # The team's vendor answers, as it does once its variables are set: sync_devices,
+        # which lists every vendor's devices, then has an account to read.
+        for name in config_vars:
+            if name.endswith("_API_URL"):
+                config_vars[name] = vendor_api
         app = HerokuApp(root, config_vars)
         app.build()
         try:
@@ -75,6 +89,32 @@ def heroku_app(request, tmp_path):
             app.stop()
             if celery:
                 redis.Redis.from_url(DEPLOY_REDIS_URL).flushdb()
+
+
+@contextmanager
+def vendor_without_devices() -> Iterator[str]:
+    """The example API the first vendor's client speaks as baked, for an account with no
+    devices yet; yields its base URL."""
+
+    class ExampleAPI(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path.rstrip("/").endswith("/devices")
+            body = json.dumps({"devices": []} if found else {"error": "not found"}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *arguments: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ExampleAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/"
+    finally:
+        server.shutdown()
 
 
 def test_a_heroku_deploy_runs_every_process_on_production_settings(heroku_app):

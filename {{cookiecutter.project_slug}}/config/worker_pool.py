@@ -28,8 +28,15 @@ from celery.concurrency import thread
 class TaskPool(thread.TaskPool):
     # True while the main thread is inside the executor's submit(), holding its lock.
     _submitting = False
+    _stopped = False
 
     def on_apply(self, *args: Any, **kwargs: Any) -> Any:
+        if self._stopped:
+            # A message already on its way when the cold shutdown stopped the pool: left
+            # unacknowledged, it goes back to Redis as the worker closes its connection, for
+            # the next worker to run. (The executor would refuse it with a RuntimeError,
+            # logged CRITICAL.)
+            return None
         self._submitting = True
         try:
             return super().on_apply(*args, **kwargs)
@@ -37,6 +44,7 @@ class TaskPool(thread.TaskPool):
             self._submitting = False
 
     def on_stop(self) -> None:
+        self._stopped = True
         if self._submitting:
             # A signal handler interrupted the hand-over: stopping here would wait for a lock
             # this thread holds.

@@ -170,6 +170,18 @@ def test_a_cold_shutdown_that_interrupts_a_task_hand_over_stops_the_pool_all_the
     assert pool.executor._shutdown
 
 
+def test_a_task_handed_over_after_the_pool_stopped_is_left_for_the_next_worker():
+    # The cold shutdown stops the pool while messages may still be on their way to it.
+    from celery.concurrency import get_implementation
+
+    pool = get_implementation(celery_app.conf.worker_pool)(limit=1)
+    pool.stop()
+    ran = threading.Event()
+
+    assert pool.apply_async(ran.set) is None  # unacknowledged: Redis hands it on
+    assert not ran.is_set()
+
+
 {%- if cookiecutter.use_sentry %}
 
 
