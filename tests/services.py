@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -305,3 +307,36 @@ def stopped_by_itself(command: list[str], cwd: Path, environment: dict[str, str]
         stdout, stderr = process.communicate()
         process.returncode = None
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+@contextmanager
+def vendor_without_devices() -> Iterator[str]:
+    """The example API the first vendor's client speaks as baked, for an account with no
+    devices yet; yields its base URL."""
+
+    class ExampleAPI(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path.rstrip("/").endswith("/devices")
+            body = json.dumps({"devices": []} if found else {"error": "not found"}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *arguments: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ExampleAPI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/"
+    finally:
+        server.shutdown()
+
+
+def answered_by(vendor_api: str, config_vars: dict[str, str]) -> dict[str, str]:
+    """The vendors' base URLs in `config_vars`, pointed at `vendor_api`: the team's vendor
+    answers, as it does once its variables are set, and sync_devices, which lists every
+    vendor's devices, has an account to read."""
+    return {name: vendor_api for name in config_vars if name.endswith("_API_URL")}

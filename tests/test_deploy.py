@@ -5,17 +5,12 @@ what Heroku sets (DYNO, PORT, the add-ons' URLs) and what the README's deploy gu
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import re
 import subprocess
-import threading
 from base64 import b64encode
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from email.utils import parseaddr
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,10 +21,12 @@ from .environment import EXAMPLE_VALUES, example_values, guide_variables, procfi
 from .services import (
     HerokuApp,
     ProjectProcess,
+    answered_by,
     free_port,
     postgres_database,
     smtp_sink,
     stopped_by_itself,
+    vendor_without_devices,
     wait_for,
 )
 from .variants import BAKED_SUITES, CELERY_ALL_ON
@@ -76,11 +73,7 @@ def heroku_app(request, tmp_path):
             "DATABASE_URL": database_url,
             **({"REDIS_URL": DEPLOY_REDIS_URL} if celery else {}),
         }
-        # The team's vendor answers, as it does once its variables are set: sync_devices,
-        # which lists every vendor's devices, then has an account to read.
-        for name in config_vars:
-            if name.endswith("_API_URL"):
-                config_vars[name] = vendor_api
+        config_vars |= answered_by(vendor_api, config_vars)
         app = HerokuApp(root, config_vars)
         app.build()
         try:
@@ -89,32 +82,6 @@ def heroku_app(request, tmp_path):
             app.stop()
             if celery:
                 redis.Redis.from_url(DEPLOY_REDIS_URL).flushdb()
-
-
-@contextmanager
-def vendor_without_devices() -> Iterator[str]:
-    """The example API the first vendor's client speaks as baked, for an account with no
-    devices yet; yields its base URL."""
-
-    class ExampleAPI(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found = self.path.rstrip("/").endswith("/devices")
-            body = json.dumps({"devices": []} if found else {"error": "not found"}).encode()
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *arguments: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ExampleAPI)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1/"
-    finally:
-        server.shutdown()
 
 
 def test_a_heroku_deploy_runs_every_process_on_production_settings(heroku_app):
