@@ -340,3 +340,13 @@ def answered_by(vendor_api: str, config_vars: dict[str, str]) -> dict[str, str]:
     answers, as it does once its variables are set, and sync_devices, which lists every
     vendor's devices, has an account to read."""
     return {name: vendor_api for name in config_vars if name.endswith("_API_URL")}
+
+
+# The simulated fleet seed_demo builds has sensors, with no switch and so no status, and a
+# device its vendor reports offline, which reports nothing.
+REPORTING_DEVICES = "SELECT count(*) FROM vendors_simulateddevice WHERE can_switch AND online"
+
+
+def reporting_devices(app: Deployment | HerokuApp) -> int:
+    """Simulated devices that report a status: neither sensors nor offline."""
+    return app.scalar(REPORTING_DEVICES)

@@ -29,6 +29,7 @@ from .services import (
     answered_by,
     free_port,
     postgres_database,
+    reporting_devices,
     smtp_sink,
     vendor_without_devices,
     wait_for,
@@ -348,11 +349,6 @@ def open_alerts(app: Outages) -> int:
         "SELECT count(*) FROM interactions_alert WHERE resolved_at IS NULL "
         "AND kind <> 'devices_offline'"
     )
-
-
-def reporting_devices(app: Outages) -> int:
-    """Simulated devices that report a status: neither sensors nor offline."""
-    return app.scalar("SELECT count(*) FROM vendors_simulateddevice WHERE can_switch AND online")
 
 
 def alert_count(app: Outages, kind: str) -> int:

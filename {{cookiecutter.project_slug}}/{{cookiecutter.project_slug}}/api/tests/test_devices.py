@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -281,8 +281,8 @@ def test_a_device_is_described_with_its_capabilities_and_whether_it_is_listed(ap
         described["can_switch"],
         described["reading_names"],
         described["unlisted"],
-        described["unlisted_at"],
-    ) == (False, ["humidity"], True, gone.isoformat().replace("+00:00", "Z"))
+        datetime.fromisoformat(described["unlisted_at"]),
+    ) == (False, ["humidity"], True, gone)
     assert [latest[sensor.pk][key] for key in ("can_switch", "reading_names", "unlisted")] == [
         False,
         ["humidity"],
