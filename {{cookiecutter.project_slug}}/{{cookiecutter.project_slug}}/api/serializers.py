@@ -52,11 +52,16 @@ ONLINE = (
 UNLISTED = "Its vendor's device list no longer includes it (see unlisted_at); it is kept."
 
 
-class DeviceSerializer(serializers.ModelSerializer):
+# What every view of a device says besides its columns: where it is, whether it is online,
+# whether its vendor still lists it. (A comment, not a docstring: the schema would show it as
+# the description of every device.) The subclasses name their model and fields.
+class DeviceFieldsSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api:device-detail")
     online = serializers.BooleanField(source="is_online", read_only=True, help_text=ONLINE)
     unlisted = serializers.BooleanField(source="is_unlisted", read_only=True, help_text=UNLISTED)
 
+
+class DeviceSerializer(DeviceFieldsSerializer):
     class Meta:
         model = Device
         fields = [
@@ -118,7 +123,7 @@ class DeviceDetailSerializer(DeviceSerializer):
         fields = [*DeviceSerializer.Meta.fields, "latest"]
 
 
-class DeviceReadingsSerializer(serializers.ModelSerializer):
+class DeviceReadingsSerializer(DeviceFieldsSerializer):
     """A device and its latest readings: one item of /api/latest/.
 
     It documents the endpoint, which answers with `represent_latest()` instead: the same
@@ -126,9 +131,6 @@ class DeviceReadingsSerializer(serializers.ModelSerializer):
     costs several times the queries. A test holds the two to the same output.
     """
 
-    url = serializers.HyperlinkedIdentityField(view_name="api:device-detail")
-    online = serializers.BooleanField(source="is_online", read_only=True, help_text=ONLINE)
-    unlisted = serializers.BooleanField(source="is_unlisted", read_only=True, help_text=UNLISTED)
     latest = LatestReadingsSerializer(read_only=True)
 
     class Meta:
