@@ -4,19 +4,32 @@ outage and its end, two beats, and heroku-scheduler mode's run_job."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from .baking import bake, run, uv_executable
-from .services import REPORTING_DEVICES, deployment, reporting_devices, wait_for
+from .services import REPORTING_DEVICES, STAFF_TOKEN, deployment, reporting_devices, wait_for
 
 pytestmark = pytest.mark.end_to_end
 
 # Each test has a Redis database of its own, so parallel tests never share a queue.
-REDIS_DBS = {"flows": 11, "kill": 12, "faults": 13, "beats": 14, "refusal": 15, "outage": 5}
+REDIS_DBS = {
+    "flows": 11,
+    "kill": 12,
+    "faults": 13,
+    "beats": 14,
+    "refusal": 15,
+    "outage": 5,
+    "export": 0,
+}
+# Readings in one part of an export (observations/exports.py).
+PART_ROWS = 20_000
 # One reading per device for the whole test: a redelivered read finds what is already stored.
 FROZEN_READINGS = "1000000"
 
@@ -211,6 +224,58 @@ def test_a_faulty_vendor_is_retried_within_the_cap_and_a_refusal_is_logged_once(
             f"{errors.count('RateLimited')} rate-limited, "
             f"{errors.count('VendorUnavailable')} server errors; 1 refusal logged once"
         )
+
+
+def test_a_worker_writes_an_export_over_several_tasks_and_it_downloads_whole(celery_project):
+    with deployment(
+        celery_project,
+        REDIS_DBS["export"],
+        # A task writes parts for half its soft time limit, then queues the rest: with none,
+        # each task writes one part (PART_ROWS readings) and queues the next.
+        CELERY_TASK_SOFT_TIME_LIMIT="0",
+    ) as app:
+        app.manage("seed_demo", "--devices", "4", "--history-days", "40")
+        token = app.manage("shell", "-v", "0", "-c", STAFF_TOKEN).stdout.strip()
+        devices = [pk for (pk,) in app.query("SELECT id FROM devices_device ORDER BY id")]
+        worker = app.start_worker()
+        url = app.serve()
+        now = datetime.now(UTC)
+        asked = {
+            "devices": devices,
+            "since": (now - timedelta(days=50)).isoformat(),
+            "until": (now + timedelta(hours=1)).isoformat(),
+        }
+
+        def call(path: str, body: dict | None = None):
+            request = urllib.request.Request(
+                path if path.startswith("http") else url + path,
+                data=None if body is None else json.dumps(body).encode(),
+                headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+
+        status, body = call("/api/exports/", asked)
+        export = json.loads(body)
+        done = wait_for(
+            lambda: (
+                (polled := json.loads(call(export["url"])[1]))["state"] in ("succeeded", "failed")
+                and polled
+            ),
+            timeout=120,
+            what=f"the export\n{worker.log[-3000:]}",
+        )
+        _, csv_file = call(done["download_url"])
+
+        readings = app.scalar("SELECT count(*) FROM observations_attribute")
+        lines = csv_file.decode().splitlines()
+        tasks = len(re.findall(r"Task observations.export_readings\[[^]]+\] succeeded", worker.log))
+        assert (status, done["state"], done["error"]) == (202, "succeeded", "")
+        assert lines[0] == "device_id,device,name,value,units,valid_at"
+        assert len(lines) - 1 == done["rows"] == readings
+        assert len(set(lines)) == len(lines), "a reading exported twice"
+        assert tasks == readings // PART_ROWS + 1, worker.log[-3000:]
+        print(f"\nexport: {readings:,} readings written by {tasks} tasks, downloaded whole")
 
 
 def refresh_rounds(deployment_, outcome: str) -> list[tuple]:

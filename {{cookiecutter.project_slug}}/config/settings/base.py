@@ -184,9 +184,9 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "{{ cookiecutter.project_name }} API",
     "DESCRIPTION": (
-        "Devices, their readings and their commands. Sign in to the admin for a session, or send "
-        "`Authorization: Token <key>` with a key from POST /api/auth/token/ or "
-        "`manage.py drf_create_token <username>`."
+        "Devices, their readings, their commands, and exports of readings as CSV. Sign in to "
+        "the admin for a session, or send `Authorization: Token <key>` with a key from "
+        "POST /api/auth/token/ or `manage.py drf_create_token <username>`."
     ),
     "VERSION": "{{ cookiecutter.version }}",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -235,6 +235,16 @@ SYNC_DEVICES_INTERVAL_SECONDS = env.int("SYNC_DEVICES_INTERVAL_SECONDS", default
 # A command not confirmed this long after it was asked for fails, with the reason; until then
 # the settle_commands job sends again one whose attempt was lost (interactions/delivery.py).
 COMMAND_TIMEOUT_SECONDS = env.int("COMMAND_TIMEOUT_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}300{% else %}1800{% endif %})
+# Exports of readings as CSV (observations/exports.py): what one request may ask for; more is
+# refused with a 400 that says so.
+EXPORT_MAX_DEVICES = env.int("EXPORT_MAX_DEVICES", default=1000)
+EXPORT_MAX_DAYS = env.int("EXPORT_MAX_DAYS", default=366)
+{%- if cookiecutter.scheduler == "celery-beat" %}
+# The same request within this time gets the export it asked for before, not a new one; a
+# file is kept this long for its download, then pruned.
+EXPORT_CACHE_SECONDS = env.int("EXPORT_CACHE_SECONDS", default=600)
+EXPORT_KEEP_HOURS = env.int("EXPORT_KEEP_HOURS", default=24)
+{%- endif %}
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 # Retries of vendor calls that failed for a passing reason (interactions/tasks.py).

@@ -20,7 +20,12 @@ from rest_framework.request import Request
 from ..devices.models import Device, is_online
 from ..interactions.models import Command
 from ..observations import queries
+from ..observations.exports import Wanted
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from ..observations.models import Attribute, Export, Status
+{%- else %}
 from ..observations.models import Attribute, Status
+{%- endif %}
 from ..observations.queries import BUCKETS, MAX_BUCKETS
 
 DEFAULT_HISTORY = timedelta(hours=24)
@@ -260,10 +265,10 @@ class DeviceFilterSerializer(serializers.Serializer):
     )
 
 
-def moment_field(help_text: str) -> serializers.DateTimeField:
+def moment_field(help_text: str, required: bool = False) -> serializers.DateTimeField:
     # UTC: a moment far in the past or future must fail here, as a 400, rather than overflow
     # when it is converted for the database.
-    return serializers.DateTimeField(required=False, default_timezone=UTC, help_text=help_text)
+    return serializers.DateTimeField(required=required, default_timezone=UTC, help_text=help_text)
 
 
 class TimeRangeSerializer(serializers.Serializer):
@@ -351,3 +356,89 @@ def represent_history(device_id: int, parameters: dict, buckets: list) -> dict:
             for bucket in buckets
         ],
     }
+
+
+class ExportRequestSerializer(TimeRangeSerializer):
+    """What an export holds: some of your devices' readings over a time range."""
+
+    devices = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=1,
+        help_text="Ids of your devices, at most EXPORT_MAX_DEVICES (1000 unless set).",
+    )
+    names = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        default=list,
+        max_length=100,
+        help_text="The readings to export, e.g. temperature; none: every reading.",
+    )
+    since = moment_field("ISO 8601: readings taken at or after it.", required=True)
+    until = moment_field(
+        "ISO 8601: readings taken before it; at most EXPORT_MAX_DAYS days after since.",
+        required=True,
+    )
+    format = serializers.ChoiceField(choices=["csv"], default="csv")
+
+    def validate_devices(self, device_ids: list[int]) -> list[int]:
+        device_ids = list(dict.fromkeys(device_ids))  # in the order asked, each once
+        if len(device_ids) > settings.EXPORT_MAX_DEVICES:
+            raise serializers.ValidationError(
+                f"At most {settings.EXPORT_MAX_DEVICES} devices in one export."
+            )
+        yours = Device.objects.visible_to(self.context["request"].user)
+        found = set(yours.filter(pk__in=device_ids).values_list("pk", flat=True))
+        unknown = [str(device_id) for device_id in device_ids if device_id not in found]
+        if unknown:
+            raise serializers.ValidationError(f"No device {', '.join(unknown[:10])} among yours.")
+        return device_ids
+
+    def validate(self, data: dict) -> dict:
+        data = super().validate(data)
+        if data["until"] - data["since"] > timedelta(days=settings.EXPORT_MAX_DAYS):
+            raise serializers.ValidationError(
+                {"until": f"At most {settings.EXPORT_MAX_DAYS} days in one export."}
+            )
+        return data
+
+    def wanted(self) -> Wanted:
+        data = self.validated_data
+        return Wanted(data["devices"], sorted(set(data["names"])), data["since"], data["until"])
+
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:export-detail")
+    devices = serializers.ListField(
+        source="device_ids", child=serializers.IntegerField(), read_only=True
+    )
+    download_url = serializers.SerializerMethodField(
+        help_text="Where to get the CSV once the export has succeeded; null until then."
+    )
+
+    class Meta:
+        model = Export
+        fields = [
+            "id",
+            "url",
+            "state",
+            "devices",
+            "names",
+            "since",
+            "until",
+            "rows",
+            "error",
+            "download_url",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_download_url(self, export: Export) -> str | None:
+        if export.state != Export.State.SUCCEEDED:
+            return None
+        return self.context["request"].build_absolute_uri(
+            reverse("api:export-download", args=[export.pk])
+        )
+{%- endif %}

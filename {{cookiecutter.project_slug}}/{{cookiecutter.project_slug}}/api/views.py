@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db.models import Model, QuerySet
+from django.http import StreamingHttpResponse
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from django.utils.log import log_response
 {%- endif %}
@@ -44,9 +45,14 @@ from ..interactions.control import (
 from ..interactions.control import CannotSwitch, IdempotencyKeyReused, request_status
 {%- endif %}
 from ..interactions.models import Command
-from ..observations import queries
+from ..observations import exports, queries
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from ..observations.models import Export
+from ..observations.tasks import ExportNotQueued, queue_export
+{%- endif %}
 from . import serializers
 from .parsers import JSONParser
+from .renderers import CSVRenderer, JSONRenderer
 
 if TYPE_CHECKING:
     # The stubs' name for what get_permissions() returns; DRF itself has none.
@@ -316,3 +322,99 @@ class ObtainTokenView(ObtainAuthToken):
 
     # DRF's view names its own parsers: the same, but JSON parsed within limits.
     parser_classes = [FormParser, MultiPartParser, JSONParser]
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+@extend_schema(tags=["exports"])
+class ExportViewSet(
+    IntegerIdMixin[Export], mixins.RetrieveModelMixin, viewsets.GenericViewSet[Export]
+):
+    """Readings as CSV files, written by a worker: ask for one, poll it, download it."""
+
+    serializer_class = serializers.ExportSerializer
+    parser_classes = [JSONParser]
+
+    def get_queryset(self) -> QuerySet[Export]:
+        return Export.objects.filter(owner_id=self.request.user.pk)
+
+    @extend_schema(
+        request=serializers.ExportRequestSerializer,
+        responses={
+            202: serializers.ExportSerializer,
+            400: BAD_INPUT,
+            503: OpenApiResponse(
+                description="The export could not be queued: ask again after Retry-After seconds."
+            ),
+        },
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Ask for your devices' readings as CSV. The answer (202) is the export: poll its url
+        until it has succeeded, then get its download_url. The same request within
+        EXPORT_CACHE_SECONDS answers the same export rather than writing another."""
+        body = serializers.ExportRequestSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        export, created = exports.find_or_create(request.user, body.wanted())
+        if created:
+            try:
+                queue_export(export.pk)
+            except ExportNotQueued as error:
+                return Response(
+                    {"detail": str(error)},
+                    status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                    headers={"Retry-After": str(error.retry_after)},
+                )
+            export.refresh_from_db()  # written already when tasks run in-process
+        data = self.get_serializer(export).data
+        return Response(
+            data, status=status.HTTP_202_ACCEPTED, headers={"Location": str(data["url"])}
+        )
+
+    @extend_schema(
+        responses={
+            200: serializers.ExportSerializer,
+            404: OpenApiResponse(description="No such export, or not one of yours."),
+        }
+    )
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """An export's state: queued, running, then succeeded (with its download_url) or
+        failed (with the reason)."""
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            404: OpenApiResponse(description="No such export, or not one of yours."),
+            409: OpenApiResponse(description="The export has not succeeded (yet)."),
+        }
+    )
+    @action(detail=True, renderer_classes=[JSONRenderer, CSVRenderer])
+    def download(self, request: Request, pk: str | None = None) -> Response | StreamingHttpResponse:
+        """The export's CSV: device_id, device, name, value, units, valid_at (UTC)."""
+        export = self.get_object()
+        if export.state != Export.State.SUCCEEDED:
+            return Response(
+                {"detail": f"The export is {export.state}: poll its url until it has succeeded."},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return exports.csv_response(exports.download(export), f"readings-{export.pk}.csv")
+{%- else %}
+
+
+@extend_schema(tags=["exports"])
+class ExportView(APIView):
+    """Readings as CSV, streamed as they are read."""
+
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer, CSVRenderer]
+
+    @extend_schema(
+        request=serializers.ExportRequestSerializer,
+        responses={(200, "text/csv"): OpenApiTypes.STR, 400: BAD_INPUT},
+    )
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
+        """Your devices' readings as CSV (device_id, device, name, value, units, valid_at in
+        UTC), written to the answer as the database gives them."""
+        body = serializers.ExportRequestSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        return exports.csv_response(exports.csv_stream(body.wanted()), "readings.csv")
+{%- endif %}

@@ -31,7 +31,11 @@ from ..observations.ingest import (
     store_attributes,
     store_statuses,
 )
+{%- if cookiecutter.scheduler == "celery-beat" %}
+from ..observations.models import Attribute, Export, Status
+{%- else %}
 from ..observations.models import Attribute, Status
+{%- endif %}
 from ..vendors.base import (
     AuthenticationFailed,
     ConfigurationError,
@@ -174,14 +178,24 @@ def _status_if_switched(
 
 
 def prune_observations() -> int:
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS, and exports
+    older than EXPORT_KEEP_HOURS; return how many rows went."""
+    now = timezone.now()
+    cutoff = now - timedelta(days=settings.OBSERVATION_RETENTION_DAYS)
+{%- else %}
     """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS; return how
     many rows went."""
     cutoff = timezone.now() - timedelta(days=settings.OBSERVATION_RETENTION_DAYS)
+{%- endif %}
     deleted = 0
     for queryset in (
         Attribute.objects.filter(valid_at__lt=cutoff),
         Status.objects.filter(valid_at__lt=cutoff),
         JobRun.objects.filter(started_at__lt=cutoff),
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        Export.objects.filter(created_at__lt=now - timedelta(hours=settings.EXPORT_KEEP_HOURS)),
+{%- endif %}
     ):
         count, _ = queryset.delete()
         deleted += count

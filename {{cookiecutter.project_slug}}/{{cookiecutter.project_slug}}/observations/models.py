@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -132,3 +133,64 @@ class LatestStatus(SwitchState):
 
     class Meta:
         verbose_name_plural = "latest statuses"
+
+
+class Export(models.Model):
+    """Readings asked for as one CSV file, written by a worker a part at a time (exports.py).
+
+    The position where the next part starts is saved with each part: a worker that stops, or
+    dies, leaves the export for the next task to go on from there, and writes nothing twice.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exports"
+    )
+    device_ids = models.JSONField(help_text="The devices whose readings it holds, in order.")
+    names = models.JSONField(default=list, blank=True, help_text="Reading names; none: all.")
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    request_key = models.CharField(
+        max_length=64, help_text="A digest of what was asked: the same request finds this export."
+    )
+    state = models.CharField(max_length=10, choices=State, default=State.QUEUED)
+    rows = models.PositiveBigIntegerField(default=0, help_text="Readings written so far.")
+    error = models.TextField(blank=True)
+    # Where the next part starts: after this reading, by the order of the unique index.
+    next_device = models.PositiveIntegerField(default=0, help_text="An index in device_ids.")
+    after_name = models.CharField(max_length=50, blank=True)
+    after_valid_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    SETTLED = (State.SUCCEEDED, State.FAILED)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "request_key", "created_at"], name="export_by_request")
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.state})"
+
+
+class ExportPart(models.Model):
+    """Some lines of an export's CSV, without its header; the file is its parts in order."""
+
+    export = models.ForeignKey(Export, on_delete=models.CASCADE, related_name="parts")
+    first_row = models.PositiveBigIntegerField(help_text="How many readings come before it.")
+    text = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["export", "first_row"], name="export_part_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.export}, from reading {self.first_row}"

@@ -17,6 +17,11 @@ ENDPOINTS = {
     "/api/commands/{id}/": {"get"},
     "/api/latest/": {"get"},
     "/api/auth/token/": {"post"},
+    "/api/exports/": {"post"},
+{%- if cookiecutter.scheduler == "celery-beat" %}
+    "/api/exports/{id}/": {"get"},
+    "/api/exports/{id}/download/": {"get"},
+{%- endif %}
 }
 
 
