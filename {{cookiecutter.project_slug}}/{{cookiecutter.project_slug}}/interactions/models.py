@@ -194,10 +194,10 @@ class WebhookDelivery(models.Model):
     """A verified push, by its signature: a second delivery of the same signature within the
     replay window is refused (api/webhooks.py).
 
-    In the database rather than the cache: every web process sees it, in both scheduler modes
-    (heroku-scheduler has no Redis, and a local-memory cache is one process's), and it is written
-    in the transaction that stores the push, so a push whose storing failed leaves no trace and
-    the vendor's retry of it is accepted. The newest delivery of each vendor is kept past the
+    In the database rather than the cache: every web process sees it, whatever cache the
+    project has (a local-memory cache is one process's), and it is written in the transaction
+    that stores the push, so a push whose storing failed leaves no trace and the vendor's retry
+    of it is accepted. The newest delivery of each vendor is kept past the
     window: it says when the vendor last pushed (interactions/health.py).
     """
 
