@@ -32,7 +32,7 @@ import time
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, IntegrityError, transaction
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, UnreadablePostError
 from django.views.decorators.csrf import csrf_exempt
 
 from ..interactions.jobs import store_pushed
@@ -88,16 +88,16 @@ refusals = RefusalLog(LOG_PERIOD)
 def receive(request: HttpRequest, vendor: str) -> JsonResponse:
     client = pushing_client(vendor)
     if client is None:
-        return answer(404, {"error": f"no webhook for vendor {vendor!r}"})
+        return JsonResponse({"error": f"no webhook for vendor {vendor!r}"}, status=404)
     if request.method != "POST":
-        response = answer(405, {"error": f"{request.method} is not allowed: use POST"})
+        response = JsonResponse({"error": f"{request.method} is not allowed: use POST"}, status=405)
         response["Allow"] = "POST"
         return response
     try:
-        return answer(200, accept(request, vendor, client))
+        return JsonResponse(accept(request, vendor, client))
     except Refused as refusal:
         refusals.refused(vendor, refusal)
-        response = answer(refusal.status, {"error": str(refusal)})
+        response = JsonResponse({"error": str(refusal)}, status=refusal.status)
         # Logged above, once per period: not by Django too, which logs every 4xx it answers.
         response._has_been_logged = True  # type: ignore[attr-defined]
         if refusal.status == 401:
@@ -139,6 +139,8 @@ def verified_body(request: HttpRequest, secret: str) -> bytes:
         body = request.body
     except RequestDataTooBig:  # beyond DATA_UPLOAD_MAX_MEMORY_SIZE too
         raise too_large() from None
+    except UnreadablePostError:  # the sender went away before its body had arrived
+        raise Refused(400, "unreadable", "the body did not arrive whole") from None
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         raise too_large()
     expected = sign(secret, timestamp, body)
@@ -155,8 +157,8 @@ def verified_body(request: HttpRequest, secret: str) -> bytes:
 
 
 def fresh(timestamp: str) -> bool:
-    # Digits only, and few of them: int() would read " 1_7e9 "-like text, or take long on
-    # thousands of digits.
+    # Digits only, and few of them: int() would also read " 17 " or "1_700", and take long
+    # over thousands of digits.
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         return False
     return abs(time.time() - int(timestamp)) <= settings.WEBHOOK_REPLAY_WINDOW_SECONDS
@@ -182,7 +184,3 @@ def content_length(request: HttpRequest) -> int:
 def too_large() -> Refused:
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     return Refused(413, "too_large", f"the body is larger than {limit:,} bytes")
-
-
-def answer(status: int, body: dict) -> JsonResponse:
-    return JsonResponse(body, status=status)

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from django.http import UnreadablePostError
 from django.test import Client, RequestFactory
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -155,22 +156,40 @@ def test_an_oversized_push_is_refused(plug, settings):
 
 
 class Unreadable:
+    """A request's body whose reading fails with `error`."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
     def read(self, *args: object) -> bytes:
-        raise AssertionError("the body was read")
+        raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+def receive_unreadable(error: Exception, content_length: int):
+    request = RequestFactory().post(
+        URL, BODY, content_type="application/json", headers=headers(BODY)
+    )
+    request.META["CONTENT_LENGTH"] = str(content_length)
+    request._stream = Unreadable(error)  # type: ignore[assignment]
+    return webhooks.receive(request, "simulator")
 
 
 def test_an_oversized_push_is_refused_by_its_length_before_it_is_read(plug, settings):
     settings.WEBHOOK_MAX_BODY_BYTES = 1024
-    request = RequestFactory().post(
-        URL, BODY, content_type="application/json", headers=headers(BODY)
-    )
-    # Beyond the limit, within DATA_UPLOAD_MAX_MEMORY_SIZE: Django itself would read it.
-    request.META["CONTENT_LENGTH"] = "2048"
-    request._stream = Unreadable()  # type: ignore[assignment]
 
-    response = webhooks.receive(request, "simulator")
+    # Beyond the limit, within DATA_UPLOAD_MAX_MEMORY_SIZE: Django itself would read it.
+    response = receive_unreadable(AssertionError("the body was read"), 2048)
 
     assert response.status_code == 413
+
+
+def test_a_push_whose_body_does_not_arrive_whole_is_a_400(plug):
+    response = receive_unreadable(UnreadablePostError("connection reset"), len(BODY))
+
+    assert response.status_code == 400
 
 
 @pytest.mark.parametrize(
