@@ -29,7 +29,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..safejson import UnsafeJSON, loads
@@ -173,7 +173,8 @@ class VendorClient(ABC):
 def pushed_json(body: bytes, parser: Callable[[Any], list[DeviceReport]]) -> list[DeviceReport]:
     """parser(the body parsed from JSON), or MalformedPush naming what was wrong: whoever pushed
     it cannot be asked again, so a body the parser does not understand is refused, not guessed
-    at. Readings whose value is not a finite number are refused too: no database stores them."""
+    at. So are readings no database stores, or that no page could show again: a value that is
+    not a finite number, a time that is not one of Python's once in UTC."""
     try:
         reports = parser(loads(body))
     except UnsafeJSON as error:
@@ -186,4 +187,11 @@ def pushed_json(body: bytes, parser: Callable[[Any], list[DeviceReport]]) -> lis
         for reading in report.readings:
             if not math.isfinite(reading.value):
                 raise MalformedPush(f"{reading.name} of {report.vendor_device_id} is not finite")
+        moments = [reading.valid_at for reading in report.readings]
+        moments += [report.status.valid_at] if report.status else []
+        try:
+            for moment in moments:
+                moment.astimezone(UTC)
+        except OverflowError:
+            raise MalformedPush(f"a time of {report.vendor_device_id} is out of range") from None
     return reports
