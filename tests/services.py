@@ -210,6 +210,20 @@ class Deployment:
         wait_for(lambda: answers(f"{url}/admin/login/"), 60, f"the web server\n{web.log[-3000:]}")
         return url
 
+    def serve_web(self) -> str:
+        """The Procfile's web process (gunicorn), as a dyno runs it, on a free loopback port;
+        its URL once it answers."""
+        port = free_port()
+        command = f"{procfile(self.project / 'Procfile')['web']} --bind 127.0.0.1:{port}"
+        path = f"{self.project / '.venv/bin'}:{os.environ['PATH']}"
+        web = ProjectProcess(
+            self.project, "gunicorn", ["bash", "-c", command], {**self.variables, "PATH": path}
+        )
+        self.processes.append(web)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: answers(f"{url}/health/"), 60, f"gunicorn\n{web.log[-3000:]}")
+        return url
+
     def query(self, sql: str, *parameters) -> list[tuple]:
         with psycopg.connect(self.database_url) as connection:
             return connection.execute(sql, parameters).fetchall()
@@ -229,8 +243,8 @@ class Deployment:
 
 
 @contextmanager
-def deployment(project: Path, redis_db: int | None, **variables: str):
-    with postgres_database("e2e") as database_url:
+def deployment(project: Path, redis_db: int | None, database_prefix: str = "e2e", **variables: str):
+    with postgres_database(database_prefix) as database_url:
         running = Deployment(project, database_url, redis_db, **variables)
         try:
             yield running

@@ -1,13 +1,17 @@
 """Baked projects against the machine's real PostgreSQL and Redis, with real worker and beat
 processes: the monitor and control flows, a worker killed mid-batch, a faulty vendor, a vendor
-outage and its end, two beats, and heroku-scheduler mode's run_job."""
+outage and its end, two beats, heroku-scheduler mode's run_job, and a vendor's pushes to the
+webhook under gunicorn."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
@@ -425,3 +429,65 @@ def test_heroku_scheduler_mode_refreshes_with_run_job_and_has_no_celery(tmp_path
     assert "No module named 'celery'" in no_celery.stderr
     sources = [p for p in root.rglob("*.py") if ".venv" not in p.parts]
     assert not [p for p in sources if re.search(r"^\s*(from|import) celery", p.read_text(), re.M)]
+
+
+PUSHING_DEVICES = 4
+PUSHED_READINGS = 3
+# What each of the seeded plugs measures in each reading period.
+NAMES_PER_PLUG = 2
+WEBHOOK_SECRET = "a-secret-shared-with-the-simulated-vendor"
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, body, headers | {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def signed(body: bytes) -> dict[str, str]:
+    # As the vendor signs, written here from the README rather than imported from the project.
+    timestamp = str(int(time.time()))
+    digest = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": f"sha256={digest.hexdigest()}"}
+
+
+def test_pushes_through_gunicorn_are_stored_once_and_replays_refused(celery_project):
+    """The webhook served by the Procfile's web line: the simulated vendor pushes with
+    `manage.py simulate_push webhook`; every reading is stored once, however often it is
+    pushed; a replayed, unsigned or tampered request is refused."""
+    # No Redis: a push is stored in the request, with no task.
+    with deployment(
+        celery_project,
+        None,
+        database_prefix="webhooks",
+        SIMULATOR_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    ) as app:
+        app.manage("seed_demo", "--devices", str(PUSHING_DEVICES), "--history-days", "0")
+        webhook = app.serve_web() + "/webhooks/simulator/"
+
+        pushed = app.manage(
+            "simulate_push", "webhook", "--readings", str(PUSHED_READINGS), "--url", webhook
+        )
+        again = app.manage(
+            "simulate_push", "webhook", "--readings", str(PUSHED_READINGS), "--url", webhook
+        )
+
+        assert f"{PUSHING_DEVICES * PUSHED_READINGS} pushes accepted" in pushed.stdout
+        assert again.stdout.strip().endswith(": 0 new rows.")
+        assert app.scalar("SELECT count(*) FROM observations_attribute") == (
+            PUSHING_DEVICES * PUSHED_READINGS * NAMES_PER_PLUG
+        )
+        heard_online = "SELECT count(*) FROM devices_device WHERE last_seen_at IS NOT NULL"
+        assert app.scalar(heard_online + " AND reported_online") == PUSHING_DEVICES
+
+        body = json.dumps(
+            {"devices": [{"id": "sim-00001", "online": True, "status": None, "readings": []}]}
+        ).encode()
+        headers = signed(body)
+        assert post_json(webhook, body, headers) == 200
+        assert post_json(webhook, body, headers) == 403
+        assert post_json(webhook, body, {}) == 401
+        assert post_json(webhook, body.replace(b"true", b"false"), headers) == 403

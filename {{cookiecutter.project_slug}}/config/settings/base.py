@@ -151,12 +151,24 @@ VENDORS: dict[str, dict[str, Any]] = {
         # real one (vendors/limits.py); max_concurrent_calls above is the vendor's own limit.
         VendorSetting("max_calls_at_once", "SIMULATOR_MAX_CALLS_AT_ONCE", default=0),
         VendorSetting("max_requests_per_second", "SIMULATOR_MAX_REQUESTS_PER_SECOND", default=0.0),
+        # What its pushes are signed with (manage.py simulate_push); empty: no webhook.
+        VendorSetting("webhook_secret", "SIMULATOR_WEBHOOK_SECRET"),
     ),
     # manage.py startvendor adds each new vendor above this line.
 }
 # The simulated vendor's REST API (vendors/simulator_api.py), served by this project.
 SIMULATOR_API_ENABLED = env.bool("SIMULATOR_API_ENABLED", default=False)
 SIMULATOR_API_TOKEN = env("SIMULATOR_API_TOKEN", default="simulator-token")
+
+# Webhooks (api/webhooks.py): /webhooks/<vendor>/ for each vendor with a webhook_secret.
+# A push signed longer ago than this, or later than this ahead, is refused as stale; a signature
+# seen within twice this long is refused as a replay.
+WEBHOOK_REPLAY_WINDOW_SECONDS = env.int("WEBHOOK_REPLAY_WINDOW_SECONDS", default=300)
+# A longer body is refused (413) from its Content-Length, before it is read.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# A vendor that has pushed, and then sends no verified push for this long, raises an alert
+# (0: never).
+WEBHOOK_SILENT_AFTER_SECONDS = env.int("WEBHOOK_SILENT_AFTER_SECONDS", default=3600)
 
 # REST API (api/): every endpoint needs a signed-in user or a token.
 REST_FRAMEWORK = {

@@ -18,3 +18,6 @@ SIMULATOR_API_ENABLED = True
 http_vendor = VENDORS["{{ cookiecutter.__vendor_module }}"]["OPTIONS"]
 http_vendor["base_url"] = http_vendor["base_url"] or "http://127.0.0.1:8000/vendor-simulator/v1/"
 http_vendor["api_token"] = http_vendor["api_token"] or SIMULATOR_API_TOKEN
+# The simulated vendor pushes to this server (manage.py simulate_push webhook).
+simulator = VENDORS["simulator"]["OPTIONS"]
+simulator["webhook_secret"] = simulator["webhook_secret"] or "simulator-webhook-secret"

@@ -1,7 +1,7 @@
 """Settings for the test suite: fast, isolated, no outside services unless asked for."""
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES, {% if cookiecutter.scheduler == "celery-beat" %}IN_PROCESS_BROKER_URL, {% endif %}STORAGES
+from .base import BASE_DIR, DATABASES, {% if cookiecutter.scheduler == "celery-beat" %}IN_PROCESS_BROKER_URL, {% endif %}STORAGES, VENDORS
 
 SECRET_KEY = "tests-only-not-a-secret"
 DEBUG = False
@@ -18,6 +18,8 @@ STORAGES = {
 WHITENOISE_AUTOREFRESH = True
 # Tests call the simulated vendor's REST API on a live server.
 SIMULATOR_API_ENABLED = True
+# ...and receive its pushes, signed with this.
+VENDORS["simulator"]["OPTIONS"]["webhook_secret"] = "simulator-webhook-secret"
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: jobs and workers under test use connections of their own.

@@ -6,7 +6,9 @@ A problem opens one Alert when it starts and is resolved when it ends; checking 
 between changes nothing but the alert's message. The silent devices of one vendor are one
 problem, so that an outage of the vendor is one alert that counts them, not one per device;
 so are the devices it reports offline. A device the vendor no longer lists raises neither:
-sync_devices has flagged it, and its silence says nothing new.
+sync_devices has flagged it, and its silence says nothing new. A vendor that pushes (its
+webhook_secret is set) and has pushed, then sends no verified push for
+WEBHOOK_SILENT_AFTER_SECONDS, is one problem too.
 Each check logs at most one ERROR (which reaches ADMINS), for the alerts it opened and those
 whose devices have doubled since they were mailed.
 """
@@ -16,15 +18,17 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from ..devices.models import Device
-from .models import Alert, JobRun
+from ..vendors.registry import pushing_client
+from .models import Alert, JobRun, WebhookDelivery
 from .rounds import settle_lost_runs
 
 if TYPE_CHECKING:
@@ -90,14 +94,18 @@ def check_health(now: datetime | None = None) -> list[int]:
     of those alerts."""
     now = now or timezone.now()
     settle_lost_runs(_periodic_jobs(), now)
-    problems = device_problems(now) | {
-        (Alert.Kind.JOB_OVERDUE, health.job.name): Problem(
-            f"Job {health.job.name} has not succeeded since "
-            f"{_when(health.last_success.started_at if health.last_success else None)}."
-        )
-        for health in job_health(now)
-        if health.overdue
-    }
+    problems = (
+        device_problems(now)
+        | webhook_problems(now)
+        | {
+            (Alert.Kind.JOB_OVERDUE, health.job.name): Problem(
+                f"Job {health.job.name} has not succeeded since "
+                f"{_when(health.last_success.started_at if health.last_success else None)}."
+            )
+            for health in job_health(now)
+            if health.overdue
+        }
+    )
 
     open_alerts = {(a.kind, a.subject): a for a in Alert.objects.filter(resolved_at=None)}
     ended = [alert.pk for key, alert in open_alerts.items() if key not in problems]
@@ -155,6 +163,34 @@ def device_problems(now: datetime) -> dict[tuple[str, str], Problem]:
             count=len(devices),
         )
     return problems
+
+
+def webhook_problems(now: datetime) -> dict[tuple[str, str], Problem]:
+    """One problem per pushing vendor whose last verified push is older than
+    WEBHOOK_SILENT_AFTER_SECONDS; a vendor that never pushed has not stopped."""
+    forget_deliveries(now)
+    silent_after = settings.WEBHOOK_SILENT_AFTER_SECONDS
+    if not silent_after:
+        return {}
+    last_pushes = WebhookDelivery.objects.values_list("vendor").annotate(Max("received_at"))
+    return {
+        (Alert.Kind.WEBHOOKS_SILENT, vendor): Problem(
+            f"Vendor {vendor} has sent no webhook since {_when(last_push)}."
+        )
+        for vendor, last_push in last_pushes.order_by()
+        if last_push < now - timedelta(seconds=silent_after) and pushing_client(vendor)
+    }
+
+
+def forget_deliveries(now: datetime) -> None:
+    """Delete the deliveries a replay can no longer match, but each vendor's newest: its time
+    is the vendor's last push. A replay is refused as stale once its timestamp is a window old,
+    and the timestamp was signed at most a window before it was first received."""
+    cutoff = now - 2 * timedelta(seconds=settings.WEBHOOK_REPLAY_WINDOW_SECONDS)
+    newest = WebhookDelivery.objects.filter(vendor=OuterRef("vendor")).order_by("-received_at")
+    WebhookDelivery.objects.filter(received_at__lt=cutoff).exclude(
+        pk=Subquery(newest.values("pk")[:1])
+    ).delete()
 
 
 def _by_vendor(devices: QuerySet[Device]) -> dict[str, list[Device]]:

@@ -223,16 +223,7 @@ def _pull(device_ids: Iterable[int]) -> Refreshed:
         for batch in chunked(vendor_devices, client.batch_size):
             for report in _read_batch(client, list(batch), refused):
                 device_id = key_of[report.vendor_device_id]
-                reported_online[device_id] = report.online
-                if report.status is not None:
-                    status = report.status
-                    statuses.append(
-                        StatusRow(device_id, status.is_on, status.state, status.valid_at)
-                    )
-                attributes += [
-                    AttributeRow(device_id, r.name, r.value, r.units, r.valid_at)
-                    for r in report.readings
-                ]
+                _add_report(device_id, report, statuses, attributes, reported_online)
 
     said = Said(statuses, attributes, reported_online, refused)
     try:
@@ -242,6 +233,43 @@ def _pull(device_ids: Iterable[int]) -> Refreshed:
         # Readings the database refuses (a value out of range, a missing time): store each
         # device's on their own, so that the device they came from is the only one to lose.
         return _store_each(devices, said)
+
+
+def store_pushed(vendor: str, reports: list[DeviceReport]) -> Refreshed:
+    """Store what a vendor pushed of its devices, as a read's reports are stored (statuses,
+    readings, last seen, the vendor's word on the connection, accepted commands confirmed), in
+    the caller's transaction. A report of a device the project does not have is dropped."""
+    devices = list(
+        Device.objects.filter(
+            vendor=vendor, vendor_device_id__in=[report.vendor_device_id for report in reports]
+        ).order_by("pk")
+    )
+    key_of = {device.vendor_device_id: device.pk for device in devices}
+    statuses: list[StatusRow] = []
+    attributes: list[AttributeRow] = []
+    reported_online: dict[int, bool | None] = {}
+    for report in reports:
+        if report.vendor_device_id in key_of:
+            device_id = key_of[report.vendor_device_id]
+            _add_report(device_id, report, statuses, attributes, reported_online)
+    return _store(devices, Said(statuses, attributes, reported_online, refused={}))
+
+
+def _add_report(
+    device_id: int,
+    report: DeviceReport,
+    statuses: list[StatusRow],
+    attributes: list[AttributeRow],
+    reported_online: dict[int, bool | None],
+) -> None:
+    """Add what one device's report says to what is to be stored."""
+    reported_online[device_id] = report.online
+    if report.status is not None:
+        status = report.status
+        statuses.append(StatusRow(device_id, status.is_on, status.state, status.valid_at))
+    attributes += [
+        AttributeRow(device_id, r.name, r.value, r.units, r.valid_at) for r in report.readings
+    ]
 
 
 @dataclass(frozen=True)

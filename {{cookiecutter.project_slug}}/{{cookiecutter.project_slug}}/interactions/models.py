@@ -159,6 +159,7 @@ class Alert(models.Model):
         DEVICES_SILENT = "devices_silent", "devices silent"
         DEVICES_OFFLINE = "devices_offline", "devices reported offline"
         JOB_OVERDUE = "job_overdue", "job overdue"
+        WEBHOOKS_SILENT = "webhooks_silent", "webhooks stopped"
 
     kind = models.CharField(max_length=20, choices=Kind)
     subject = models.CharField(max_length=100, help_text="The vendor's name or the job's name.")
@@ -187,6 +188,33 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class WebhookDelivery(models.Model):
+    """A verified push, by its signature: a second delivery of the same signature within the
+    replay window is refused (api/webhooks.py).
+
+    In the database rather than the cache: every web process sees it, whatever cache the
+    project has (a local-memory cache is one process's), and it is written in the transaction
+    that stores the push, so a push whose storing failed leaves no trace and the vendor's retry
+    of it is accepted. The newest delivery of each vendor is kept past the
+    window: it says when the vendor last pushed (interactions/health.py).
+    """
+
+    vendor = models.CharField(max_length=100)
+    signature = models.CharField(max_length=128)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["vendor", "signature"], name="webhook_delivery_once_per_signature"
+            ),
+        ]
+        indexes = [models.Index(fields=["vendor", "received_at"], name="webhook_delivery_by_time")]
+
+    def __str__(self) -> str:
+        return f"{self.vendor} push of {self.received_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Schedule(JobRun):

@@ -18,14 +18,21 @@ Connecting a real vendor, in short:
    saying the new state; a later read then confirms it.
 5. Errors: transient ones are retried with backoff, permanent ones never. A ConfigurationError
    (or AuthenticationFailed) is the client's setup, not a device's: it fails the whole job.
+6. A vendor that pushes (webhooks): parse_push reads a body it sent into the same DeviceReports
+   a read returns, each naming its device; the vendor's webhook_secret setting turns its
+   endpoint, /webhooks/<vendor>/, on (api/webhooks.py verifies the signature first).
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
+
+from ..safejson import UnsafeJSON, loads
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,14 @@ class RequestRejected(PermanentVendorError):
     """The vendor refused the request (a 4xx other than auth, not found or rate limit)."""
 
 
+class PushNotSupported(PermanentVendorError):
+    """The vendor does not push: its client has no parse_push."""
+
+
+class MalformedPush(ValueError):
+    """A pushed body the client cannot read; the message says what is wrong with it."""
+
+
 class VendorClient(ABC):
     """A vendor's cloud API, seen through the calls this project needs.
 
@@ -127,6 +142,8 @@ class VendorClient(ABC):
     """
 
     batch_size: int = 1
+    # The secret the vendor signs its pushes with; empty: it does not push, or not to us.
+    webhook_secret: str = ""
 
     @abstractmethod
     def list_devices(self) -> list[DeviceInfo]:
@@ -142,5 +159,39 @@ class VendorClient(ABC):
         """Switch a device on or off; return the status the vendor confirms, or None when the
         vendor accepted the request without saying the new state (a later read confirms it)."""
 
+    def parse_push(self, body: bytes) -> list[DeviceReport]:
+        """What the vendor says in a body it pushed, a report per device it names (bytes as
+        they arrived: a webhook's body, a broker's message). A body the client cannot read
+        raises MalformedPush; pushed_json() does it for a JSON body. The default: the vendor
+        does not push."""
+        raise PushNotSupported(f"{type(self).__name__} does not read pushed bodies")
+
     def close(self) -> None:  # noqa: B027 - a client without connections has nothing to close
         """Release connections; the default client has none."""
+
+
+def pushed_json(body: bytes, parser: Callable[[Any], list[DeviceReport]]) -> list[DeviceReport]:
+    """parser(the body parsed from JSON), or MalformedPush naming what was wrong: whoever pushed
+    it cannot be asked again, so a body the parser does not understand is refused, not guessed
+    at. So are readings no database stores, or that no page could show again: a value that is
+    not a finite number, a time that is not one of Python's once in UTC."""
+    try:
+        reports = parser(loads(body))
+    except UnsafeJSON as error:
+        raise MalformedPush(f"the body is not JSON this project reads: {error}") from None
+    except KeyError as error:
+        raise MalformedPush(f"no {error} field") from None
+    except (AttributeError, IndexError, TypeError, ValueError, OverflowError) as error:
+        raise MalformedPush(str(error) or type(error).__name__) from None
+    for report in reports:
+        for reading in report.readings:
+            if not math.isfinite(reading.value):
+                raise MalformedPush(f"{reading.name} of {report.vendor_device_id} is not finite")
+        moments = [reading.valid_at for reading in report.readings]
+        moments += [report.status.valid_at] if report.status else []
+        try:
+            for moment in moments:
+                moment.astimezone(UTC)
+        except OverflowError:
+            raise MalformedPush(f"a time of {report.vendor_device_id} is out of range") from None
+    return reports

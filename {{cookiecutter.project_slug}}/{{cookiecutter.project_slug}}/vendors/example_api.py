@@ -14,6 +14,9 @@ team's own vendor file never breaks them. The API:
 A status is {"id", "is_on", "state", "timestamp"}. Every request sends "Authorization: Bearer
 <token>"; timestamps are ISO 8601 with an offset; a read carries at most 100 ids; errors are
 {"error": "..."} with the status code saying what kind (HTTPVendorClient.error_for).
+
+The API also pushes, to a webhook: a POST whose body is what GET state answers, for the devices
+that have something new, signed as api/webhooks.py describes.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from .base import AttributeReading, DeviceInfo, DeviceReport, StatusReading
+from .base import AttributeReading, DeviceInfo, DeviceReport, StatusReading, pushed_json
 from .http import HTTPVendorClient
 
 
@@ -42,6 +45,9 @@ class ExampleAPIClient(HTTPVendorClient):
             return []
         body = self.request("GET", "state", params={"ids": ",".join(vendor_device_ids)})
         return self.parse(body, parse_reports, "GET state")
+
+    def parse_push(self, body: bytes) -> list[DeviceReport]:
+        return pushed_json(body, parse_reports)
 
     def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
         # quote(): an id may hold characters with a meaning in URLs, a "/" among them.

@@ -74,9 +74,11 @@ class HTTPVendorClient(VendorClient):
         api_token: str = "",
         timeout: float = 10.0,
         batch_size: int | None = None,
+        webhook_secret: str = "",
     ):
         if batch_size is not None:
             self.batch_size = batch_size
+        self.webhook_secret = webhook_secret
         self.base_url = base_url
         self.api_token = api_token
         self.timeout = timeout

@@ -36,6 +36,17 @@ def vendor_client(vendor: str) -> VendorClient:
         return _clients[vendor]
 
 
+def pushing_client(vendor: str) -> VendorClient | None:
+    """The vendor's client if the vendor may push (its webhook_secret is set), else None."""
+    if vendor not in settings.VENDORS:
+        return None
+    try:
+        client = vendor_client(vendor)
+    except PermanentVendorError:
+        return None
+    return client if client.webhook_secret else None
+
+
 def close_clients() -> None:
     with _lock:
         for client in _clients.values():

@@ -9,6 +9,11 @@ say). Faults are drawn from a seeded generator.
 
 The same simulated cloud answers in-process (SimulatorClient, the default vendor) and over HTTP
 (simulator_api.py), which is how the HTTP client for a real vendor is tested on real sockets.
+
+It pushes too (`manage.py simulate_push webhook`): a POST to /webhooks/simulator/ whose body is
+what the example API's GET state answers (example_api.py) with an id of its own, {"id",
+"devices": [{"id", "online", "status", "readings"}]}, signed with the simulator's
+webhook_secret; SimulatorClient.parse_push reads it back.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ from .base import (
     VendorClient,
     VendorTimeout,
     VendorUnavailable,
+    pushed_json,
 )
+from .example_api import parse_reports
 from .limits import client_options
 from .models import SimulatedDevice
 
@@ -60,6 +67,7 @@ class SimulatorOptions:
     retry_after: float = 1.0  # seconds a 429 asks the caller to wait
     reading_period: int = 60  # seconds: one reading per device per period
     batch_size: int = 100  # device ids one read may carry
+    webhook_secret: str = ""  # what its pushes are signed with (empty: it does not push)
     seed: int = 0
 
 
@@ -224,6 +232,7 @@ class SimulatorClient(VendorClient):
     def __init__(self, **options: object) -> None:
         # The options are the simulated cloud's, shared with the HTTP simulator: read them there.
         self.batch_size = simulated_cloud().options.batch_size
+        self.webhook_secret = simulated_cloud().options.webhook_secret
 
     def list_devices(self) -> list[DeviceInfo]:
         return simulated_cloud().list_devices()
@@ -233,3 +242,6 @@ class SimulatorClient(VendorClient):
 
     def set_status(self, vendor_device_id: str, is_on: bool) -> StatusReading:
         return simulated_cloud().set_status(vendor_device_id, is_on)
+
+    def parse_push(self, body: bytes) -> list[DeviceReport]:
+        return pushed_json(body, parse_reports)

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from ...devices.tests.factories import DeviceFactory
 from ..health import check_health, job_health, silent_devices
-from ..models import Alert, JobRun
+from ..models import Alert, JobRun, WebhookDelivery
 from ..schedule import periodic_job, periodic_jobs
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +210,58 @@ def test_a_device_its_vendor_no_longer_lists_raises_no_alert(minute_intervals):
     DeviceFactory.create(last_seen_at=timezone.now(), reported_online=False, unlisted_at=long_ago)
 
     assert check_health() == []
+
+
+@pytest.fixture
+def hourly_webhooks(settings):
+    settings.WEBHOOK_SILENT_AFTER_SECONDS = 3600
+    settings.WEBHOOK_REPLAY_WINDOW_SECONDS = 300
+
+
+def test_a_vendor_whose_webhooks_stop_raises_one_alert_resolved_when_they_return(
+    hourly_webhooks,
+):
+    now = timezone.now()
+    WebhookDelivery.objects.create(
+        vendor="simulator", signature="a" * 64, received_at=now - timedelta(hours=2)
+    )
+
+    opened = check_health(now)
+    again = check_health(now + timedelta(minutes=5))
+
+    assert len(opened) == 1 and again == []
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.subject, alert.is_open) == ("webhooks_silent", "simulator", True)
+
+    WebhookDelivery.objects.create(vendor="simulator", signature="b" * 64, received_at=now)
+    check_health(now + timedelta(minutes=6))
+
+    alert.refresh_from_db()
+    assert not alert.is_open
+
+
+def test_a_vendor_that_never_pushed_or_has_no_secret_raises_no_webhook_alert(
+    hourly_webhooks, settings
+):
+    first_vendor = next(vendor for vendor in settings.VENDORS if vendor != "simulator")
+    WebhookDelivery.objects.create(
+        vendor=first_vendor, signature="a" * 64, received_at=timezone.now() - timedelta(days=1)
+    )
+
+    check_health()
+
+    assert not Alert.objects.filter(kind=Alert.Kind.WEBHOOKS_SILENT).exists()
+
+
+def test_deliveries_past_the_replay_window_are_forgotten_but_the_last_push(hourly_webhooks):
+    now = timezone.now()
+    for minutes, signature in [(30, "old"), (20, "last"), (5, "recent")]:
+        WebhookDelivery.objects.create(
+            vendor="simulator" if signature != "last" else "other",
+            signature=signature,
+            received_at=now - timedelta(minutes=minutes),
+        )
+
+    check_health(now)
+
+    assert set(WebhookDelivery.objects.values_list("signature", flat=True)) == {"last", "recent"}

@@ -82,6 +82,14 @@ SETTINGS = (
         example="1",
         description="Calls to {name} started per second, {scope} (0: no limit).",
     ),
+    Setting(
+        option="webhook_secret",
+        suffix="WEBHOOK_SECRET",
+        default='""',
+        example="",
+        description="The secret {name} signs its webhooks with (empty: it does not push).",
+        comment="Set when the vendor pushes: its webhooks are verified with it (api/webhooks.py).",
+    ),
 )
 
 

@@ -380,3 +380,19 @@ def only_status(vendor: ExampleAPIClient) -> base.StatusReading:
     (report,) = vendor.read_devices(["plug-1"])
     assert report.status is not None
     return report.status
+
+
+def test_a_push_is_read_as_the_state_it_carries():
+    state = {"devices": [report_json("plug-1", online=False)]}
+
+    (report,) = make_client().parse_push(json.dumps(state).encode())
+
+    assert report == base.DeviceReport(
+        "plug-1", status=base.StatusReading("plug-1", True, "on", NOON), online=False
+    )
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"devices": [{"id": 7}]}', b'{"devices": [1]}'])
+def test_a_push_the_client_cannot_read_is_malformed(body):
+    with pytest.raises(base.MalformedPush):
+        make_client().parse_push(body)

@@ -1,5 +1,6 @@
 """The simulated cloud, called directly: deterministic readings, persisted switches, faults."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 from ..base import (
     AttributeReading,
     DeviceReport,
+    MalformedPush,
     RateLimited,
     RequestRejected,
     StatusReading,
@@ -17,7 +19,8 @@ from ..base import (
     VendorUnavailable,
 )
 from ..models import SimulatedDevice
-from ..simulator import SimulatedCloud, SimulatorOptions
+from ..simulator import SimulatedCloud, SimulatorClient, SimulatorOptions
+from ..simulator_api import report_json
 
 pytestmark = pytest.mark.django_db
 
@@ -190,3 +193,15 @@ def test_a_failed_call_frees_its_slot(plug):
 def test_timeout_rate_one_raises_vendor_timeout(plug):
     with pytest.raises(VendorTimeout):
         cloud(timeout_rate=1.0, timeout=0.01).list_devices()
+
+
+def test_what_the_simulator_pushes_is_read_back_as_what_it_reads(plug, sensor):
+    reports = cloud().read_devices(["plug-1", "sensor-1"])
+    body = json.dumps({"devices": [report_json(report) for report in reports]}).encode()
+
+    assert SimulatorClient().parse_push(body) == reports
+
+
+def test_a_push_the_simulator_cannot_read_is_malformed():
+    with pytest.raises(MalformedPush, match="no 'id' field"):
+        SimulatorClient().parse_push(b'{"devices": [{"online": true}]}')
