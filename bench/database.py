@@ -145,6 +145,8 @@ def rows(f: dict, parts: set[str], row: Callable[..., dict]) -> list[dict]:
                 "target", "<= 50 ms", f["latest_endpoint_ms"] <= 50),
             row("history for a chart: 30 days, hourly, API (ms)", f["history_ms"], 20.0,
                 "target", "<= 20 ms", f["history_ms"] <= 20),
+            row("machine load during the reads (1-minute load average)",
+                f["reads_load_average"], f["cores"], "cores"),
         ]  # fmt: skip
     if "projection" in parts:
         p = projection(f)

@@ -324,6 +324,9 @@ def read_figures(device_ids: list[int]) -> dict:
         "latest_endpoint_ms": endpoint_ms,
         "latest_distinct_on_ms": distinct_on_2016_ms(),
         "history_ms": history_ms,
+        # A shared machine's other work slows every figure above; the ratios less so.
+        "reads_load_average": os.getloadavg()[0],
+        "cores": os.cpu_count(),
         "monitor_interval_s": settings.MONITOR_INTERVAL_SECONDS,
         "retention_days": settings.OBSERVATION_RETENTION_DAYS,
     }
