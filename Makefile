@@ -19,8 +19,9 @@ test: lint docs
 typecheck: tools
 	$(UV) run pytest tests/test_types.py
 
-# Benchmarks, on demand (about 10 minutes): figures beside the references of bench/README.md, written to
+# Benchmarks, on demand: figures beside the references of bench/README.md, written to
 # bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
+# PARTS=ingest,reads runs only those parts (refresh, ingest, reads, projection, first-green).
 bench: tools
 	$(UV) run python -m bench
 

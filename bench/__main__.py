@@ -21,6 +21,8 @@ from pathlib import Path
 import psycopg
 import redis
 
+from bench import database
+
 BENCH_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work"
@@ -28,6 +30,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/9"
 RUNS = 3
+# `make bench PARTS=ingest,reads`: the parts to run, all by default.
+PARTS = ("refresh", *database.PARTS, "first-green", "webhooks", "exports")
 
 DEVICES = 1000
 LATENCY = 0.1
@@ -90,8 +94,8 @@ class Project:
         self.python = self.root / ".venv/bin/python"
         self.databases: list[str] = []
 
-    def fresh_database(self) -> str:
-        name = f"bench_{secrets.token_hex(4)}"
+    def fresh_database(self, part: str) -> str:
+        name = f"bench_{part}_{secrets.token_hex(4)}"
         with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         self.databases.append(name)
@@ -142,7 +146,7 @@ def celery_refresh(project: Project) -> dict:
         f"refresh, celery-beat: {DEVICES:,} devices, {LATENCY:g} s latency, "
         f"{CONCURRENT_CALLS} calls at once"
     )
-    database_url = project.fresh_database()
+    database_url = project.fresh_database("refresh")
     project.manage(database_url, "seed_demo", "--devices", str(DEVICES), "--history-days", "0")
     redis.Redis.from_url(REDIS_URL).flushdb()
     variables = environment(DATABASE_URL=database_url, REDIS_URL=REDIS_URL, **SLOW_VENDOR)
@@ -206,7 +210,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def scheduler_refresh(project: Project) -> dict:
     say("refresh, heroku-scheduler: run_job refresh_all")
-    database_url = project.fresh_database()
+    database_url = project.fresh_database("refresh")
     project.manage(database_url, "seed_demo", "--devices", str(DEVICES), "--history-days", "0")
     timings = []
     for attempt in range(RUNS):
@@ -235,23 +239,6 @@ def scheduler_refresh(project: Project) -> dict:
     }
 
 
-def database_figures(project: Project) -> dict:
-    database_url = project.fresh_database()
-    figures = {}
-    for part in ("ingest", "reads"):
-        process = subprocess.run(
-            [project.python, BENCH_DIR / "probes/database.py", part],
-            cwd=project.root,
-            env=environment(DATABASE_URL=database_url),
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        if process.returncode != 0:
-            sys.exit(f"the database probe failed ({part})")
-        figures |= json.loads(process.stdout)
-    return figures
-
-
 def time_to_first_green_test() -> float:
     say("time to first green test: bake, uv sync (warm cache), migrate, its test suite")
     timings = []
@@ -272,34 +259,43 @@ def row(work, this, reference=None, reference_is="-", target="-", met=None) -> d
             "ratio": ratio, "target": target, "met": met}  # fmt: skip
 
 
-def table(f: dict) -> list[dict]:
+def table(f: dict, parts: set[str]) -> list[dict]:
     limit = "limit 1,000 x 0.1 s / 50"
-    copy, distinct_on = "COPY, same run", "2016 schema + DISTINCT ON, same run"
-    return [
-        row("refresh 1,000 devices, celery-beat (s)", f["celery_refresh_s"], REFRESH_LIMIT,
-            limit, "<= 1.5x the limit", f["celery_refresh_s"] <= 1.5 * REFRESH_LIMIT),
-        row("refresh 1,000 devices, heroku-scheduler run_job (s)", f["scheduler_refresh_s"],
-            REFRESH_LIMIT, limit, "<= 1.5x the limit",
-            f["scheduler_refresh_s"] <= 1.5 * REFRESH_LIMIT),
-        row("refresh 1,000 devices, 2016 sequential loop (s)", f["sequential_refresh_s"], 100.0,
-            "the 2016 loop, measured once", "reference only"),
-        row("ingest, poll batches (rows/s)", f["poll_rows_per_s"], f["copy_rows_per_s"], copy),
-        row("ingest, backfill of 1M readings (rows/s)", f["backfill_rows_per_s"],
-            f["copy_rows_per_s"], copy, ">= 0.5x COPY",
-            f["backfill_rows_per_s"] >= 0.5 * f["copy_rows_per_s"]),
-        row("latest reading of every device, query (ms)", f["latest_query_ms"],
-            f["latest_reference_ms"], distinct_on, "<= 20 ms", f["latest_query_ms"] <= 20),
-        row("latest reading of every device, endpoint (ms)", f["latest_endpoint_ms"],
-            f["latest_reference_ms"], distinct_on, "<= 50 ms", f["latest_endpoint_ms"] <= 50),
-        row("history for a chart: 30 days, hourly, API (ms)", f["history_ms"], 20.0, "target",
-            "<= 20 ms", f["history_ms"] <= 20),
-        row("time to first green test (s)", f["first_green_s"], 30.0, "target", "<= 30 s",
-            f["first_green_s"] <= 30),
-        row("webhook pushes acknowledged, gunicorn x 2 (req/s)", f["webhook_requests_per_s"]),
-        row("webhook answer time, p99 (ms)", f["webhook_p99_ms"]),
-        row("worker peak RSS during the refresh (MB)", f["worker_peak_rss_mb"]),
-        row("peak RSS of the 1M-reading backfill (MB)", f["backfill_peak_rss_mb"]),
-    ]  # fmt: skip
+    rows = []
+    if "refresh" in parts:
+        rows += [
+            row("refresh 1,000 devices, celery-beat (s)", f["celery_refresh_s"], REFRESH_LIMIT,
+                limit, "<= 1.5x the limit", f["celery_refresh_s"] <= 1.5 * REFRESH_LIMIT),
+            row("refresh 1,000 devices, heroku-scheduler run_job (s)", f["scheduler_refresh_s"],
+                REFRESH_LIMIT, limit, "<= 1.5x the limit",
+                f["scheduler_refresh_s"] <= 1.5 * REFRESH_LIMIT),
+            row("refresh 1,000 devices, 2016 sequential loop (s)", f["sequential_refresh_s"],
+                100.0, "the 2016 loop, measured once", "reference only"),
+            row("worker peak RSS during the refresh (MB)", f["worker_peak_rss_mb"]),
+        ]  # fmt: skip
+    rows += database.rows(f, parts, row)
+    if "webhooks" in parts:
+        rows += [
+            row("webhook pushes acknowledged, gunicorn x 2 (req/s)", f["webhook_requests_per_s"]),
+            row("webhook answer time, p99 (ms)", f["webhook_p99_ms"]),
+        ]
+    if "exports" in parts:
+        for size in ("100k", "1000k"):
+            copy = f["export_{size}_copy_s"]
+            rows += [
+                row(f"export of {f[f'export_{size}_rows']:,} readings, written by a worker (s)",
+                    f[f"export_{size}_write_s"], copy, "COPY TO of the same rows, same run"),
+                row(f"export of {f[f'export_{size}_rows']:,} readings, download (s)",
+                    f[f"export_{size}_download_s"], copy, "COPY TO of the same rows, same run"),
+                row(f"export of {f[f'export_{size}_rows']:,} readings, process peak RSS (MB)",
+                    f[f"export_{size}_process_mb"]),
+            ]  # fmt: skip
+    if "first-green" in parts:
+        rows.append(
+            row("time to first green test (s)", f["first_green_s"], 30.0, "target", "<= 30 s",
+                f["first_green_s"] <= 30)
+        )  # fmt: skip
+    return rows
 
 
 def number(value) -> str:
@@ -327,17 +323,25 @@ def markdown(rows: list[dict], seconds: float) -> str:
         )
     lines.append("")
     lines.append(
-        f"{DEVICES:,} devices; medians of {RUNS} runs (5 for the reads); "
-        f"{seconds / 60:.1f} minutes in all."
+        f"{DEVICES:,} devices; medians of {RUNS} runs (5 for ingest's poll batches, 9 for the "
+        f"reads); {seconds / 60:.1f} minutes in all."
     )
     return "\n".join(lines) + "\n"
 
 
+def chosen_parts() -> set[str]:
+    chosen = {part.strip() for part in os.environ.get("PARTS", "").split(",") if part.strip()}
+    if unknown := chosen - set(PARTS):
+        sys.exit(f"PARTS={','.join(sorted(unknown))}: choose from {','.join(PARTS)}.")
+    return chosen or set(PARTS)
+
+
 def main() -> None:
-    # Imported here: bench.webhooks uses this module's helpers.
-    from .webhooks import measure as webhook_figures
+    # Imported here: these parts use this module's helpers.
+    from . import exports, webhooks
 
     started = time.perf_counter()
+    parts = chosen_parts()
     for service, port in (("PostgreSQL", 5432), ("Redis", 6379)):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
@@ -351,17 +355,22 @@ def main() -> None:
     scheduler_project = Project("heroku-scheduler", scheduler="heroku-scheduler")
     figures = {}
     try:
-        figures |= celery_refresh(celery_project)
-        figures |= scheduler_refresh(scheduler_project)
-        figures |= database_figures(celery_project)
-        figures["first_green_s"] = time_to_first_green_test()
-        figures |= webhook_figures(scheduler_project)
+        if "refresh" in parts:
+            figures |= celery_refresh(celery_project)
+            figures |= scheduler_refresh(scheduler_project)
+        figures |= database.measure(celery_project, scheduler_project, parts, environment, figures)
+        if "first-green" in parts:
+            figures["first_green_s"] = time_to_first_green_test()
+        if "webhooks" in parts:
+            figures |= webhooks.measure(scheduler_project)
+        if "exports" in parts:
+            figures |= exports.measure(celery_project)
     finally:
         celery_project.drop_databases()
         scheduler_project.drop_databases()
     seconds = time.perf_counter() - started
     RESULTS_DIR.mkdir(exist_ok=True)
-    rows = table(figures)
+    rows = table(figures, parts)
     (RESULTS_DIR / "latest.json").write_text(
         json.dumps({"figures": figures, "table": rows}, indent=2) + "\n"
     )

@@ -131,7 +131,7 @@ def gunicorn(project: Project, database_url: str, port: int) -> subprocess.Popen
 def measure(project: Project) -> dict:
     """Figures of the webhook under load, for the bench's table."""
     say(f"webhooks: {PUSHES:,} signed pushes, {CONCURRENCY} at a time, gunicorn x {WORKERS}")
-    database_url = project.fresh_database()
+    database_url = project.fresh_database("webhooks")
     project.manage(database_url, "seed_demo", "--devices", str(DEVICES), "--history-days", "0")
     bodies = push_bodies(WARM_UP + PUSHES)
     with socket.socket() as probe:

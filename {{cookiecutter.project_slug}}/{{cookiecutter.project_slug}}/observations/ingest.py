@@ -2,19 +2,26 @@
 
 A reading is unique per (device, name, valid_at), and a status per (device, valid_at), so a
 batch stored twice, or redelivered after a worker died, adds no row. Rows go in as
-INSERT ... ON CONFLICT DO NOTHING RETURNING id: one statement per chunk, duplicates skipped by
-the database, and the keys of the rows that were new come back. On PostgreSQL the rows travel
-as one array per column (unnest), so a chunk costs a handful of parameters, not six per row.
+INSERT ... ON CONFLICT DO NOTHING: one statement per chunk, duplicates skipped by the database.
+On PostgreSQL the rows travel as one array per column (unnest), so a chunk costs a handful of
+parameters, not six per row.
+
+Any iterable goes in, a generator included, and is consumed one chunk at a time: memory is one
+chunk's worth however long the input. The refresh jobs need the keys of the rows that were new
+(store_*, RETURNING id); imports and seeding need only how many (backfill_*), and keep nothing
+per row, so that a million readings cost what twenty thousand do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import NamedTuple, TypeVar
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 from django.utils import timezone
 
@@ -43,26 +50,46 @@ class StatusRow(NamedTuple):
     valid_at: datetime
 
 
+@dataclass(frozen=True)
+class _Table:
+    model: type[Model]
+    columns: tuple[str, ...]
+    postgresql_types: tuple[str, ...]
+    unique: tuple[str, ...]
+
+
+_ATTRIBUTES = _Table(
+    Attribute,
+    columns=("device_id", "name", "value", "units", "valid_at"),
+    postgresql_types=("bigint", "text", "float8", "text", "timestamptz"),
+    unique=("device_id", "name", "valid_at"),
+)
+_STATUSES = _Table(
+    Status,
+    columns=("device_id", "is_on", "state", "valid_at"),
+    postgresql_types=("bigint", "boolean", "text", "timestamptz"),
+    unique=("device_id", "valid_at"),
+)
+
+
 def store_attributes(rows: Iterable[AttributeRow]) -> list[int]:
     """Store numeric readings; return the primary keys of the rows that were new."""
-    return _insert_new(
-        Attribute,
-        columns=("device_id", "name", "value", "units", "valid_at"),
-        postgresql_types=("bigint", "text", "float8", "text", "timestamptz"),
-        unique=("device_id", "name", "valid_at"),
-        rows=rows,
-    )
+    return _new_keys(_ATTRIBUTES, rows)
 
 
 def store_statuses(rows: Iterable[StatusRow]) -> list[int]:
     """Store statuses; return the primary keys of the rows that were new."""
-    return _insert_new(
-        Status,
-        columns=("device_id", "is_on", "state", "valid_at"),
-        postgresql_types=("bigint", "boolean", "text", "timestamptz"),
-        unique=("device_id", "valid_at"),
-        rows=rows,
-    )
+    return _new_keys(_STATUSES, rows)
+
+
+def backfill_attributes(rows: Iterable[AttributeRow]) -> int:
+    """Store numeric readings, as many as come; return how many were new."""
+    return _new_count(_ATTRIBUTES, rows)
+
+
+def backfill_statuses(rows: Iterable[StatusRow]) -> int:
+    """Store statuses, as many as come; return how many were new."""
+    return _new_count(_STATUSES, rows)
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
@@ -71,32 +98,36 @@ def chunked(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
         yield chunk
 
 
-def _insert_new(
-    model: type[Model],
-    columns: Sequence[str],
-    postgresql_types: Sequence[str],
-    unique: Sequence[str],
-    rows: Iterable[tuple],
-) -> list[int]:
-    table = connection.ops.quote_name(model._meta.db_table)
-    column_list = ", ".join((*columns, "recorded_at"))
-    on_conflict = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING RETURNING id"
+def _new_keys(table: _Table, rows: Iterable[tuple]) -> list[int]:
+    statements = _inserts(table, rows, returning="RETURNING id")
+    return [key for cursor in statements for (key,) in cursor.fetchall()]
+
+
+def _new_count(table: _Table, rows: Iterable[tuple]) -> int:
+    # rowcount counts the rows inserted, not those skipped as conflicts, on both databases.
+    return sum(cursor.rowcount for cursor in _inserts(table, rows, returning=""))
+
+
+def _inserts(table: _Table, rows: Iterable[tuple], returning: str) -> Iterator[CursorWrapper]:
+    """Insert the rows one chunk per statement, yielding the cursor after each statement."""
+    name = connection.ops.quote_name(table.model._meta.db_table)
+    column_list = ", ".join((*table.columns, "recorded_at"))
+    on_conflict = f"ON CONFLICT ({', '.join(table.unique)}) DO NOTHING {returning}"
     recorded_at = timezone.now()
-    new_keys: list[int] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{kind}[]" for kind in postgresql_types)
+            arrays = ", ".join(f"%s::{kind}[]" for kind in table.postgresql_types)
             sql = (
-                f"INSERT INTO {table} ({column_list}) "
+                f"INSERT INTO {name} ({column_list}) "
                 f"SELECT *, %s FROM unnest({arrays}) {on_conflict}"
             )
             for chunk in chunked(rows, POSTGRESQL_CHUNK):
                 cursor.execute(sql, [recorded_at, *map(list, zip(*chunk, strict=True))])
-                new_keys.extend(key for (key,) in cursor.fetchall())
+                yield cursor
         else:
             # SQLite stores datetimes as text in Django's format; let the backend write it.
             adapt = connection.ops.adapt_datetimefield_value
-            placeholders = f"({', '.join(['%s'] * (len(columns) + 1))})"
+            placeholders = f"({', '.join(['%s'] * (len(table.columns) + 1))})"
             for chunk in chunked(rows, SQLITE_CHUNK):
                 values = ", ".join([placeholders] * len(chunk))
                 parameters = [
@@ -105,8 +136,7 @@ def _insert_new(
                     for value in (*row, recorded_at)
                 ]
                 cursor.execute(
-                    f"INSERT INTO {table} ({column_list}) VALUES {values} {on_conflict}",
+                    f"INSERT INTO {name} ({column_list}) VALUES {values} {on_conflict}",
                     parameters,
                 )
-                new_keys.extend(key for (key,) in cursor.fetchall())
-    return new_keys
+                yield cursor

@@ -4,6 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
@@ -135,6 +136,17 @@ def test_seed_demo_creates_simulated_devices_with_history_once():
     # One day of readings every 10 minutes, two attributes each.
     assert rows == 3 * 2 * 144
     assert Attribute.objects.count() == rows
+
+
+def test_seed_demo_with_debug_on_does_not_keep_the_history_statements(settings):
+    # DEBUG on, as on a developer's machine, where Django logs every statement it runs.
+    settings.DEBUG = True
+
+    run("seed_demo", "--devices", "3", "--history-days", "1")
+
+    statements = [query["sql"] for query in connection.queries]
+    assert not [sql for sql in statements if "observations_attribute" in sql]
+    assert Attribute.objects.count() == 3 * 2 * 144
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,11 +1,19 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from ...devices.tests.factories import DeviceFactory
 from .. import ingest
-from ..ingest import AttributeRow, StatusRow, store_attributes, store_statuses
+from ..ingest import (
+    AttributeRow,
+    StatusRow,
+    backfill_attributes,
+    backfill_statuses,
+    store_attributes,
+    store_statuses,
+)
 from ..models import Attribute, Status
 
 pytestmark = pytest.mark.django_db
@@ -68,6 +76,53 @@ def test_batches_larger_than_a_statement_are_split(monkeypatch, django_assert_nu
         keys = store_attributes(iter(readings(device, 30)))
 
     assert len(keys) == 30 == Attribute.objects.count()
+
+
+@pytest.mark.parametrize("store", [store_attributes, backfill_attributes])
+def test_a_generator_is_read_one_chunk_ahead_of_each_statement(store, monkeypatch):
+    monkeypatch.setattr(ingest, "SQLITE_CHUNK", 7)
+    monkeypatch.setattr(ingest, "POSTGRESQL_CHUNK", 7)
+    device = DeviceFactory.create()
+    taken = []
+
+    def generated():
+        for row in readings(device, 30):
+            taken.append(row)
+            yield row
+
+    read_before_each_statement = []
+
+    def count_rows_read(execute, sql, params, many, context):
+        read_before_each_statement.append(len(taken))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count_rows_read):
+        store(generated())
+
+    # Never the whole input first: memory stays one chunk's worth, however long the input.
+    assert read_before_each_statement == [7, 14, 21, 28, 30]
+    assert Attribute.objects.count() == 30
+
+
+def test_a_backfill_returns_how_many_rows_were_new_across_chunks(monkeypatch):
+    monkeypatch.setattr(ingest, "SQLITE_CHUNK", 7)
+    monkeypatch.setattr(ingest, "POSTGRESQL_CHUNK", 7)
+    device = DeviceFactory.create()
+    store_attributes(readings(device, 10, start=NOON + timedelta(minutes=10)))
+
+    # 30 readings, of which the middle 10 are stored already: 20 new, over five statements.
+    assert backfill_attributes(iter(readings(device, 30))) == 20
+    assert backfill_attributes(iter(readings(device, 30))) == 0
+    assert Attribute.objects.count() == 30
+
+
+def test_a_status_backfill_returns_how_many_were_new():
+    device, other = DeviceFactory.create(), DeviceFactory.create()
+    store_statuses([StatusRow(device.pk, True, "on", NOON)])
+    rows = [StatusRow(device.pk, True, "on", NOON), StatusRow(other.pk, False, "standby", NOON)]
+
+    assert backfill_statuses(row for row in rows) == 1
+    assert Status.objects.count() == 2
 
 
 def test_statuses_are_unique_per_device_and_time():

@@ -17,12 +17,17 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from ....devices.models import Device
 from ....devices.sync import import_devices
-from ....observations.ingest import AttributeRow, StatusRow, store_attributes, store_statuses
+from ....observations.ingest import (
+    AttributeRow,
+    StatusRow,
+    backfill_attributes,
+    backfill_statuses,
+)
 from ....vendors.models import SimulatedDevice
 from ....vendors.simulator import device_info, simulated_history
 
@@ -88,20 +93,22 @@ class Command(BaseCommand):
         start = end - timedelta(days=history_days)
         stored = 0
         for done, device in enumerate(seeded.order_by("pk").iterator(), start=1):
-            readings = [
-                reading
-                for reading in simulated_history(device.vendor_device_id, start, end, HISTORY_STEP)
-                if reading.name in device.reading_names
-            ]
+            names = set(device.reading_names)
+            history = (
+                AttributeRow(device.pk, r.name, r.value, r.units, r.valid_at)
+                for r in simulated_history(device.vendor_device_id, start, end, HISTORY_STEP)
+                if r.name in names
+            )
             with transaction.atomic():
-                stored += len(
-                    store_attributes(
-                        AttributeRow(device.pk, r.name, r.value, r.units, r.valid_at)
-                        for r in readings
-                    )
-                )
-                if readings and device.can_switch:
-                    stored += len(store_statuses([StatusRow(device.pk, True, "on", start)]))
+                # A device's history streams into the database a chunk at a time: years of it
+                # cost no more memory than a day.
+                new_readings = backfill_attributes(history)
+                if new_readings and device.can_switch:
+                    new_readings += backfill_statuses([StatusRow(device.pk, True, "on", start)])
+            stored += new_readings
+            # With DEBUG on, as on a developer's machine, Django keeps every statement it ran:
+            # thousands of devices' worth of readings in memory, unless forgotten as we go.
+            reset_queries()
             if done % max(1, len(vendor_ids) // 10) == 0 or done == len(vendor_ids):
                 self.stdout.write(
                     f"  history: {done:,}/{len(vendor_ids):,} devices, {stored:,} new rows"
