@@ -18,6 +18,9 @@ STORAGES = {
 WHITENOISE_AUTOREFRESH = True
 # Tests call the simulated vendor's REST API on a live server.
 SIMULATOR_API_ENABLED = True
+# A vendor call retried in a test waits milliseconds; tests of the backoff set their own.
+VENDOR_RETRY_BASE_DELAY = 0.01
+VENDOR_RETRY_MAX_DELAY = 0.05
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: jobs and workers under test use connections of their own.
