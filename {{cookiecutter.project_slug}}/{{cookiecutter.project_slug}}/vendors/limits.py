@@ -98,9 +98,17 @@ class LocalLimiter(Limiter):
     def call(self) -> Iterator[None]:
         # A place first, then a start: a start reserved while waiting for a place would come
         # due while the call still waits, and the next call's start would follow it too closely.
-        with self._slots or nullcontext():
-            self._sleep(self._reserve_start())
+        with self.place():
+            self.wait_for_start()
             yield
+
+    def place(self) -> AbstractContextManager[object]:
+        """Hold one of this process's places for calls in flight, once one is free."""
+        return self._slots or nullcontext()
+
+    def wait_for_start(self) -> None:
+        """Wait for the earliest start the rate allows, and reserve it."""
+        self._sleep(self._reserve_start())
 
     def _reserve_start(self) -> float:
         """Reserve the earliest start the rate allows; return the seconds until it."""
