@@ -22,7 +22,7 @@ typecheck: tools
 # Benchmarks, on demand (about 10 minutes): figures beside the references of bench/README.md, written to
 # bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
 bench: tools
-	$(UV) run python -m bench
+	$(UV) run python -m bench $(PARTS)
 
 # Refresh the uv.lock each dependency set of the baked project ships with, after a change to its
 # pyproject.toml; UPGRADE=1 also moves every package to its newest version allowed.
