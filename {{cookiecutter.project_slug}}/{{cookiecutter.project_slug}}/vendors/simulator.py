@@ -150,9 +150,13 @@ class SimulatedCloud:
             self.calls.leave()
 
     def devices(self, vendor_device_ids: Sequence[str]) -> list[SimulatedDevice]:
+        # Raw SQL: building the ORM's query took a fifth of the CPU of a refresh through the
+        # simulated vendor, work that a real vendor's servers do, not the project's.
+        placeholders = ", ".join(["%s"] * len(vendor_device_ids))
+        table = SimulatedDevice._meta.db_table
+        query = f"SELECT * FROM {table} WHERE vendor_device_id IN ({placeholders})"
         found = {
-            d.vendor_device_id: d
-            for d in SimulatedDevice.objects.filter(vendor_device_id__in=vendor_device_ids)
+            d.vendor_device_id: d for d in SimulatedDevice.objects.raw(query, vendor_device_ids)
         }
         unknown = [i for i in vendor_device_ids if i not in found]
         if unknown:
