@@ -19,8 +19,9 @@ test: lint docs
 typecheck: tools
 	$(UV) run pytest tests/test_types.py
 
-# Benchmarks, on demand (about 10 minutes): figures beside the references of bench/README.md, written to
-# bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
+# Benchmarks, on demand (about 20 minutes; PARTS="refresh ..." for some only): figures beside the
+# references of bench/README.md, written to bench/results/latest.json and latest.md. Needs
+# PostgreSQL and Redis on 127.0.0.1.
 bench: tools
 	$(UV) run python -m bench $(PARTS)
 

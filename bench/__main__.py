@@ -7,6 +7,7 @@ The table is also written to bench/results/latest.json and latest.md. See bench/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -116,6 +117,7 @@ def time_to_first_green_test() -> float:
 
 
 def table(f: dict, parts: list[str]) -> list[dict]:
+    """The rows of the parts whose figures `f` holds."""
     rows = refresh_rows(f) if "refresh" in parts else []
     if "database" in parts:
         rows += database_rows(f)
@@ -148,7 +150,7 @@ def number(value) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
 
 
-def markdown(rows: list[dict], seconds: float) -> str:
+def markdown(rows: list[dict], seconds: float, parts: list[str]) -> str:
     lines = [
         "| work | this project | reference | ratio | target | met |",
         "|---|---:|---:|---:|---|---|",
@@ -170,7 +172,17 @@ def markdown(rows: list[dict], seconds: float) -> str:
         f"{DEVICES:,} devices; medians of {RUNS} runs (5 for the reads); "
         f"{seconds / 60:.1f} minutes in all."
     )
+    if parts != list(PARTS):
+        lines.append(f"This run measured {', '.join(parts)}; the other rows are from the last.")
     return "\n".join(lines) + "\n"
+
+
+def previous_figures() -> dict:
+    """The figures of the last results, or none."""
+    try:
+        return json.loads((RESULTS_DIR / "latest.json").read_text())["figures"]
+    except (OSError, ValueError, KeyError):
+        return {}
 
 
 def main() -> None:
@@ -203,10 +215,15 @@ def main() -> None:
     seconds = time.perf_counter() - started
     RESULTS_DIR.mkdir(exist_ok=True)
     rows = table(figures, parts)
+    if parts != list(PARTS):
+        # Some parts only: the others keep their rows of the last results, when it has them.
+        merged = previous_figures() | figures
+        with contextlib.suppress(KeyError):
+            rows, figures = table(merged, list(PARTS)), merged
     (RESULTS_DIR / "latest.json").write_text(
         json.dumps({"figures": figures, "table": rows}, indent=2) + "\n"
     )
-    report = markdown(rows, seconds)
+    report = markdown(rows, seconds, parts)
     (RESULTS_DIR / "latest.md").write_text(report)
     say("\n" + report)
 
