@@ -12,6 +12,8 @@ unrun, lost with a worker) is settled by the health check (rounds.settle_lost_ru
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.db.models import F
 
@@ -19,6 +21,8 @@ from . import jobs
 from .heartbeats import finish
 from .models import JobRun, RefreshBatch
 from .rounds import Tally, settle
+
+logger = logging.getLogger(__name__)
 
 
 def start_round(name: str, batches: list[list[int]]) -> tuple[JobRun, list[int]]:
@@ -49,6 +53,8 @@ def refresh_batch(batch_id: int) -> list[int]:
         # Stored already; should the worker die before this, the batch is delivered again
         # with all its devices, and ingest adds no row twice.
         keep_unread(batch_id, refreshed)
+        # The retry's own line names one error; this one names every call's.
+        logger.warning("Batch %d: %s", batch_id, refreshed.unread_summary())
         refreshed.raise_unread()
     record_batch(batch_id, len(refreshed.refreshed), len(refreshed.failed))
     return refreshed.new_keys

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -76,15 +76,29 @@ BATCHES_AT_ONCE = 2
 @dataclass(frozen=True)
 class Refreshed:
     """What a refresh did: the keys of the new rows, the devices whose readings it stored,
-    those it could not refresh, and those left unread by an error that passes (`unread`, with
-    the last such `error`), for the caller to try again. A device deleted meanwhile is in none
-    of the lists."""
+    those it could not refresh, and those left unread by errors that pass (`unread`, with the
+    `errors` of their calls), for the caller to try again. A device deleted meanwhile is in
+    none of the lists."""
 
     new_keys: list[int]
     refreshed: list[int]
     failed: list[int]
     unread: list[int] = field(default_factory=list)
-    error: TransientVendorError | None = None
+    errors: tuple[TransientVendorError, ...] = ()
+
+    @property
+    def error(self) -> TransientVendorError | None:
+        """The error to retry on: the one that asks to wait longest (a 429's Retry-After)."""
+        return max(self.errors, key=lambda error: error.retry_after or 0, default=None)
+
+    def unread_summary(self) -> str:
+        """The devices left unread, and why, in one line."""
+        reasons = Counter(describe_error(error) for error in self.errors)
+        why = "; ".join(
+            reason if count == 1 else f"{reason} ({count} calls)"
+            for reason, count in reasons.most_common()
+        )
+        return f"{len(self.unread)} devices unread: {why}"
 
     def raise_unread(self) -> None:
         """Raise the error that left devices unread, if one did: for a caller that tries the
@@ -172,11 +186,9 @@ def refresh_with_retries(
         refreshed += attempt.refreshed
         failed += attempt.failed
         if attempt.error is None or retries >= settings.VENDOR_MAX_RETRIES:
-            return Refreshed(new_keys, refreshed, failed, attempt.unread, attempt.error)
+            return Refreshed(new_keys, refreshed, failed, attempt.unread, attempt.errors)
         delay = retry_delay(retries, attempt.error.retry_after)
-        logger.warning(
-            "%d devices unread: %s. Retry in %.2fs", len(attempt.unread), attempt.error, delay
-        )
+        logger.warning("%s. Retry in %.2fs", attempt.unread_summary(), delay)
         sleep(delay)
         pending, retries = attempt.unread, retries + 1
 
@@ -262,7 +274,7 @@ def _pull(device_ids: Iterable[int]) -> Refreshed:
     reported_online: dict[int, bool | None] = {}
     refused: dict[int, str] = {}
     unread: list[int] = []
-    error: TransientVendorError | None = None
+    errors: list[TransientVendorError] = []
     for vendor, vendor_devices in by_vendor.items():
         try:
             client = vendor_client(vendor)
@@ -276,7 +288,7 @@ def _pull(device_ids: Iterable[int]) -> Refreshed:
             refused |= read.refused
             if read.error is not None:
                 unread += [device.pk for device in read.devices]
-                error = read.error
+                errors.append(read.error)
             for report in read.reports:
                 device_id = key_of[report.vendor_device_id]
                 reported_online[device_id] = report.online
@@ -300,7 +312,7 @@ def _pull(device_ids: Iterable[int]) -> Refreshed:
         # Readings the database refuses (a value out of range, a missing time): store each
         # device's on their own, so that the device they came from is the only one to lose.
         stored = _store_each(answered, said)
-    return Refreshed(stored.new_keys, stored.refreshed, stored.failed, unread, error)
+    return Refreshed(stored.new_keys, stored.refreshed, stored.failed, unread, tuple(errors))
 
 
 @dataclass(frozen=True)

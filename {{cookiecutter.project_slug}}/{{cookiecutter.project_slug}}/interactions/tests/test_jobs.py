@@ -12,6 +12,7 @@ from ...vendors import registry
 from ...vendors.base import (
     AuthenticationFailed,
     ConfigurationError,
+    RateLimited,
     UnknownDevice,
     VendorUnavailable,
 )
@@ -97,6 +98,7 @@ def test_a_call_that_fails_for_a_passing_reason_leaves_only_its_devices_unread(f
 
     assert refreshed.unread == [down.pk, also_down.pk]
     assert isinstance(refreshed.error, VendorUnavailable)
+    assert refreshed.unread_summary() == "2 devices unread: VendorUnavailable: 503"
     assert refreshed.refreshed == [d.pk for d in answering]
     assert set(Status.objects.values_list("device", flat=True)) == {d.pk for d in answering}
     with pytest.raises(VendorUnavailable):
@@ -133,6 +135,21 @@ def test_devices_still_unread_after_the_last_retry_are_returned_unread(fake_vend
 
     assert (refreshed.refreshed, refreshed.unread) == ([up.pk], [down.pk])
     assert len(delays) == settings.VENDOR_MAX_RETRIES
+
+
+def test_a_retry_waits_as_long_as_the_longest_retry_after_asks():
+    refreshed = jobs.Refreshed(
+        [],
+        [],
+        [],
+        [1, 2, 3],
+        (VendorUnavailable("503"), RateLimited("429", 7), RateLimited("429", 3)),
+    )
+
+    assert refreshed.error is refreshed.errors[1]
+    assert refreshed.unread_summary() == (
+        "3 devices unread: RateLimited: 429 (2 calls); VendorUnavailable: 503"
+    )
 
 
 def test_calls_in_flight_reach_the_vendors_calls_at_once_and_never_more(settings, monkeypatch):
