@@ -19,11 +19,12 @@ test: lint docs
 typecheck: tools
 	$(UV) run pytest tests/test_types.py
 
-# Benchmarks, on demand: figures beside the references of bench/README.md, written to
-# bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
-# PARTS=ingest,reads runs only those parts (refresh, ingest, reads, projection, first-green).
+# Benchmarks, on demand (about 20 minutes): figures beside the references of bench/README.md,
+# written to bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
+# PARTS=ingest,reads runs only those parts (refresh, ingest, reads, projection, first-green,
+# webhooks, exports).
 bench: tools
-	$(UV) run python -m bench
+	$(UV) run python -m bench $(PARTS)
 
 # Refresh the uv.lock each dependency set of the baked project ships with, after a change to its
 # pyproject.toml; UPGRADE=1 also moves every package to its newest version allowed.

@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from .__main__ import Project, environment, say
+from .__main__ import Project
+from .common import environment, say
 
 PUSHES = 3000
 WARM_UP = 200

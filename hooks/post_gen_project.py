@@ -41,6 +41,7 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
             "{project_slug}/interactions/tests/test_tasks.py",
             "{project_slug}/observations/tasks.py",
             "{project_slug}/vendors/redis_limits.py",
+            "{project_slug}/vendors/simulator_redis.py",
             "{project_slug}/vendors/tests/redis_callers.py",
             "{project_slug}/vendors/tests/test_redis_limits.py",
         ],

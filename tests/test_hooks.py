@@ -28,6 +28,7 @@ CELERY_ONLY = [
     "iot_monitor/interactions/tests/test_tasks.py",
     "iot_monitor/observations/tasks.py",
     "iot_monitor/vendors/redis_limits.py",
+    "iot_monitor/vendors/simulator_redis.py",
     "iot_monitor/vendors/tests/redis_callers.py",
     "iot_monitor/vendors/tests/test_redis_limits.py",
     "tests/test_beat.py",

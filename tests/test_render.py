@@ -120,6 +120,7 @@ def test_the_expected_files_are_present_and_absent(variant):
         f"{slug}/interactions/tasks.py": answers["scheduler"] == "celery-beat",
         f"{slug}/interactions/batches.py": answers["scheduler"] == "celery-beat",
         f"{slug}/vendors/redis_limits.py": answers["scheduler"] == "celery-beat",
+        f"{slug}/vendors/simulator_redis.py": answers["scheduler"] == "celery-beat",
         "config/sentry.py": answers["use_sentry"],
         ".github/workflows/ci.yml": answers["ci"] == "github",
         ".github/dependabot.yml": answers["ci"] == "github",

@@ -51,11 +51,11 @@ def test_anywhere_else_runs_local_settings():
 def dot_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A developer's .env, one of whose variables is also set in the real environment."""
     path = tmp_path / ".env"
-    path.write_text("MONITOR_INTERVAL_SECONDS=7\nREFRESH_CONCURRENCY=3\n")
+    path.write_text("MONITOR_INTERVAL_SECONDS=7\nSILENT_AFTER_INTERVALS=4\n")
     # Each is put back as it was after the test, set or not.
     monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
     monkeypatch.delenv("MONITOR_INTERVAL_SECONDS", raising=False)
-    monkeypatch.setenv("REFRESH_CONCURRENCY", "5")
+    monkeypatch.setenv("SILENT_AFTER_INTERVALS", "5")
     return path
 
 
@@ -64,7 +64,7 @@ def test_local_settings_read_dot_env_and_the_real_environment_wins(dot_env):
 
     assert os.environ["DJANGO_SETTINGS_MODULE"] == LOCAL
     assert os.environ["MONITOR_INTERVAL_SECONDS"] == "7"
-    assert os.environ["REFRESH_CONCURRENCY"] == "5"
+    assert os.environ["SILENT_AFTER_INTERVALS"] == "5"
 
 
 @pytest.mark.parametrize("module", ["config.settings.test", PRODUCTION])

@@ -148,8 +148,13 @@ VENDORS: dict[str, dict[str, Any]] = {
         VendorSetting("reading_period", "SIMULATOR_READING_PERIOD", default=60),
         VendorSetting("batch_size", "SIMULATOR_BATCH_SIZE", default=100),
         # What this project allows itself with the simulated vendor (0: no limit), as with a
-        # real one (vendors/limits.py); max_concurrent_calls above is the vendor's own limit.
-        VendorSetting("max_calls_at_once", "SIMULATOR_MAX_CALLS_AT_ONCE", default=0),
+        # real one (vendors/limits.py): by default, as many calls at once as the vendor
+        # itself allows (max_concurrent_calls above), the setting a team sets for a real one.
+        VendorSetting(
+            "max_calls_at_once",
+            "SIMULATOR_MAX_CALLS_AT_ONCE",
+            default=env.int("SIMULATOR_MAX_CONCURRENT_CALLS", default=0),
+        ),
         VendorSetting("max_requests_per_second", "SIMULATOR_MAX_REQUESTS_PER_SECOND", default=0.0),
         # What its pushes are signed with (manage.py simulate_push); empty: no webhook.
         VendorSetting("webhook_secret", "SIMULATOR_WEBHOOK_SECRET"),
@@ -236,8 +241,6 @@ LOGGING = {
 
 # Monitoring
 MONITOR_INTERVAL_SECONDS = env.int("MONITOR_INTERVAL_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}60{% else %}600{% endif %})
-# Vendor calls in flight at once when run_job refreshes every device (threads).
-REFRESH_CONCURRENCY = env.int("REFRESH_CONCURRENCY", default=8)
 OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=90)
 # A device unheard for this many monitor intervals is silent: flagged, and alerted once.
 SILENT_AFTER_INTERVALS = env.int("SILENT_AFTER_INTERVALS", default=3)
@@ -257,12 +260,12 @@ EXPORT_MAX_DAYS = env.int("EXPORT_MAX_DAYS", default=366)
 EXPORT_CACHE_SECONDS = env.int("EXPORT_CACHE_SECONDS", default=600)
 EXPORT_KEEP_HOURS = env.int("EXPORT_KEEP_HOURS", default=24)
 {%- endif %}
-{%- if cookiecutter.scheduler == "celery-beat" %}
-
-# Retries of vendor calls that failed for a passing reason (interactions/tasks.py).
+# Retries of vendor calls that failed for a passing reason, with capped backoff
+# (interactions/retries.py).
 VENDOR_MAX_RETRIES = env.int("VENDOR_MAX_RETRIES", default=5)
 VENDOR_RETRY_BASE_DELAY = env.float("VENDOR_RETRY_BASE_DELAY", default=2.0)
 VENDOR_RETRY_MAX_DELAY = env.float("VENDOR_RETRY_MAX_DELAY", default=300.0)
+{%- if cookiecutter.scheduler == "celery-beat" %}
 
 # Celery. Without REDIS_URL, tasks run in-process as they are called, so local development
 # needs nothing but Python; with it, they go through Redis to a worker.

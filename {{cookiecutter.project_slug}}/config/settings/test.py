@@ -20,6 +20,9 @@ WHITENOISE_AUTOREFRESH = True
 SIMULATOR_API_ENABLED = True
 # ...and receive its pushes, signed with this.
 VENDORS["simulator"]["OPTIONS"]["webhook_secret"] = "simulator-webhook-secret"
+# A vendor call retried in a test waits milliseconds; tests of the backoff set their own.
+VENDOR_RETRY_BASE_DELAY = 0.01
+VENDOR_RETRY_MAX_DELAY = 0.05
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: jobs and workers under test use connections of their own.

@@ -12,11 +12,13 @@ in a deadlock, and the readings of a device deleted meanwhile are dropped.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -42,12 +44,16 @@ from ..vendors.base import (
     DeviceReport,
     PermanentVendorError,
     StatusReading,
+    TransientVendorError,
     VendorClient,
 )
+from ..vendors.limits import limiter_for
 from ..vendors.registry import vendor_client
 from .delivery import accept_command, answer, claim, confirm_accepted, fail_command
+from .fan_out import in_threads
 from .heartbeats import describe_error
 from .models import Command, JobRun
+from .retries import retry_delay
 from .rounds import Tally
 
 logger = logging.getLogger(__name__)
@@ -60,55 +66,98 @@ SETUP_ERRORS = (ConfigurationError, AuthenticationFailed)
 # Logged when a device's error changes: (vendor, device, reason).
 REFUSED = "Vendor %s refused device %s: %s"
 NOT_STORED = "Readings from %s for device %s could not be stored: %s"
+# Devices per batch, of one vendor each: a batch's database work is a constant number of
+# statements whatever its size, so a larger batch costs fewer round trips per device, while
+# the readings it holds in memory, and its time under a task's time limit, stay small.
+BATCH_DEVICES = 500
+# A vendor that states no max_calls_at_once gets this many calls in flight per batch.
+DEFAULT_CALLS_AT_ONCE = 8
+# Batches in flight at once when run_job refreshes every device: while one batch stores its
+# readings, the next one's calls keep the vendor busy; the vendor's limit does the rest.
+BATCHES_AT_ONCE = 2
 
 
 @dataclass(frozen=True)
 class Refreshed:
     """What a refresh did: the keys of the new rows, the devices whose readings it stored,
-    and those it could not refresh. A device deleted meanwhile is in neither list."""
+    those it could not refresh, and those left unread by errors that pass (`unread`, with the
+    `errors` of their calls), for the caller to try again. A device deleted meanwhile is in
+    none of the lists."""
 
     new_keys: list[int]
     refreshed: list[int]
     failed: list[int]
+    unread: list[int] = field(default_factory=list)
+    errors: tuple[TransientVendorError, ...] = ()
+
+    @property
+    def error(self) -> TransientVendorError | None:
+        """The error to retry on: the one that asks to wait longest (a 429's Retry-After)."""
+        return max(self.errors, key=lambda error: error.retry_after or 0, default=None)
+
+    def unread_summary(self) -> str:
+        """The devices left unread, and why, in one line."""
+        reasons = Counter(describe_error(error) for error in self.errors)
+        why = "; ".join(
+            reason if count == 1 else f"{reason} ({count} calls)"
+            for reason, count in reasons.most_common()
+        )
+        return f"{len(self.unread)} devices unread: {why}"
+
+    def raise_unread(self) -> None:
+        """Raise the error that left devices unread, if one did: for a caller that tries the
+        whole refresh again."""
+        if self.error is not None:
+            raise self.error
 
 
 def refresh_device(device_id: int) -> list[int]:
     """Read one device's status and readings; return the keys of the new rows."""
-    return refresh_devices([device_id]).new_keys
+    refreshed = refresh_devices([device_id])
+    refreshed.raise_unread()
+    return refreshed.new_keys
 
 
 def refresh_devices(device_ids: Iterable[int]) -> Refreshed:
-    """Read what the vendors say of some devices, one call per batch their vendors allow, and
-    store it: statuses, readings, the vendor's word on their connection. A status that shows
-    the state an accepted command asked for confirms it."""
+    """Read what the vendors say of some devices and store it: statuses, readings, the
+    vendor's word on their connection. A status that shows the state an accepted command asked
+    for confirms it.
+
+    The calls to a vendor carry as many ids as it takes (its client's batch_size) and are in
+    flight together, as many as the vendor allows at once (its max_calls_at_once); the client
+    keeps its limits across threads and processes. A call that fails for a passing reason
+    leaves its devices unread, and the others' readings are stored all the same.
+    """
     return _pull(device_ids)
 
 
 def device_batches() -> list[list[int]]:
-    """Every device, in batches of one vendor each that one vendor call can carry."""
+    """Every device, in batches of one vendor each, of at most BATCH_DEVICES devices."""
     by_vendor: dict[str, list[int]] = defaultdict(list)
     for device_id, vendor in Device.objects.order_by("vendor", "pk").values_list("pk", "vendor"):
         by_vendor[vendor].append(device_id)
     return [
         list(batch)
-        for vendor, device_ids in by_vendor.items()
-        for batch in chunked(device_ids, _batch_size(vendor))
+        for device_ids in by_vendor.values()
+        for batch in chunked(device_ids, BATCH_DEVICES)
     ]
 
 
 def refresh_all() -> Tally:
-    """Refresh every device, batches in parallel on a bounded pool of threads, in this
-    process; return how the round went (rounds.py says what fails it).
+    """Refresh every device in this process, BATCHES_AT_ONCE batches at a time; return how the
+    round went (rounds.py says what fails it).
 
-    A batch that fails does not stop the others; the next round tries its devices again. An
-    error of a client's setup (SETUP_ERRORS) stops the round and propagates: every other batch
-    would fail the same way.
+    Devices left unread by an error that passes are read again within the run, after the same
+    capped backoff as a task's retry; those still unread after VENDOR_MAX_RETRIES fail their
+    batch. A batch that fails does not stop the others; the next round tries its devices
+    again. An error of a client's setup (SETUP_ERRORS) stops the round and propagates: every
+    other batch would fail the same way.
     """
     batches = device_batches()
     tally = Tally()
-    with ThreadPoolExecutor(max_workers=settings.REFRESH_CONCURRENCY) as pool:
+    with ThreadPoolExecutor(max_workers=BATCHES_AT_ONCE) as pool:
         futures = {
-            pool.submit(_in_own_connection, refresh_devices, batch): batch for batch in batches
+            pool.submit(_in_own_connection, refresh_with_retries, batch): batch for batch in batches
         }
         for future in as_completed(futures):
             try:
@@ -119,8 +168,33 @@ def refresh_all() -> Tally:
             except Exception as error:
                 tally.add(0, len(futures[future]), describe_error(error))
             else:
-                tally.add(len(refreshed.refreshed), len(refreshed.failed))
+                failed = len(refreshed.failed) + len(refreshed.unread)
+                reason = describe_error(refreshed.error) if refreshed.error else ""
+                tally.add(len(refreshed.refreshed), failed, reason)
     return tally
+
+
+def refresh_with_retries(
+    device_ids: list[int], sleep: Callable[[float], None] = time.sleep
+) -> Refreshed:
+    """Refresh these devices, and read again those an error that passes left unread, after a
+    capped backoff, up to VENDOR_MAX_RETRIES times; return what was done in all. Devices
+    still unread at the end are in `unread`."""
+    new_keys: list[int] = []
+    refreshed: list[int] = []
+    failed: list[int] = []
+    pending, retries = device_ids, 0
+    while True:
+        attempt = refresh_devices(pending)
+        new_keys += attempt.new_keys
+        refreshed += attempt.refreshed
+        failed += attempt.failed
+        if attempt.error is None or retries >= settings.VENDOR_MAX_RETRIES:
+            return Refreshed(new_keys, refreshed, failed, attempt.unread, attempt.errors)
+        delay = retry_delay(retries, attempt.error.retry_after)
+        logger.warning("%s. Retry in %.2fs", attempt.unread_summary(), delay)
+        sleep(delay)
+        pending, retries = attempt.unread, retries + 1
 
 
 def set_status(command_id: int, read_soon: Callable[[int], object] | None = None) -> int:
@@ -213,26 +287,55 @@ def _pull(device_ids: Iterable[int]) -> Refreshed:
     attributes: list[AttributeRow] = []
     reported_online: dict[int, bool | None] = {}
     refused: dict[int, str] = {}
+    unread: list[int] = []
+    errors: list[TransientVendorError] = []
     for vendor, vendor_devices in by_vendor.items():
         try:
             client = vendor_client(vendor)
-        except PermanentVendorError as error:
-            refused |= {device.pk: str(error) for device in vendor_devices}
+        except PermanentVendorError as unknown:
+            refused |= {device.pk: str(unknown) for device in vendor_devices}
             continue
         key_of = {device.vendor_device_id: device.pk for device in vendor_devices}
-        for batch in chunked(vendor_devices, client.batch_size):
-            for report in _read_batch(client, list(batch), refused):
+        calls = [list(call) for call in chunked(vendor_devices, client.batch_size)]
+        at_once = limiter_for(vendor).limits.calls_at_once or DEFAULT_CALLS_AT_ONCE
+        for read in in_threads(partial(_read, client), calls, at_once):
+            refused |= read.refused
+            if read.error is not None:
+                unread += [device.pk for device in read.devices]
+                errors.append(read.error)
+            for report in read.reports:
                 device_id = key_of[report.vendor_device_id]
                 _add_report(device_id, report, statuses, attributes, reported_online)
 
+    unread_keys = set(unread)
+    answered = [device for device in devices if device.pk not in unread_keys]
     said = Said(statuses, attributes, reported_online, refused)
     try:
         with transaction.atomic():
-            return _store(devices, said)
+            stored = _store(answered, said)
     except (DataError, IntegrityError):
         # Readings the database refuses (a value out of range, a missing time): store each
         # device's on their own, so that the device they came from is the only one to lose.
-        return _store_each(devices, said)
+        stored = _store_each(answered, said)
+    return Refreshed(stored.new_keys, stored.refreshed, stored.failed, unread, tuple(errors))
+
+
+@dataclass(frozen=True)
+class Read:
+    """What one vendor call said of its devices, or the error that passes which it met."""
+
+    devices: list[Device]
+    reports: list[DeviceReport] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+    error: TransientVendorError | None = None
+
+
+def _read(client: VendorClient, call: list[Device]) -> Read:
+    refused: dict[int, str] = {}
+    try:
+        return Read(call, _read_batch(client, call, refused), refused)
+    except TransientVendorError as error:
+        return Read(call, error=error)
 
 
 def store_pushed(vendor: str, reports: list[DeviceReport]) -> Refreshed:
@@ -345,13 +448,6 @@ def _record_errors(devices: list[Device], errors: dict[int, str], message: str) 
         if reason is not None and reason != device.last_error:
             logger.error(message, device.vendor, device, reason)
             Device.objects.filter(pk=device.pk).update(last_error=reason)
-
-
-def _batch_size(vendor: str) -> int:
-    try:
-        return vendor_client(vendor).batch_size
-    except PermanentVendorError:
-        return 1  # an unknown vendor fails in its batch, where it is recorded
 
 
 def _in_own_connection(job: Callable[..., T], *args: Any) -> T:

@@ -79,7 +79,9 @@ def settle(run: JobRun, unfinished: str) -> None:
     tally = Tally()
     for batch in run.batches.all():
         if batch.outcome == JobRun.Outcome.RUNNING:
-            tally.add(0, len(batch.device_ids), unfinished)
+            # What it read before a retry counts; the devices it still had fail.
+            failed = batch.devices_failed + len(batch.device_ids)
+            tally.add(batch.devices_refreshed, failed, unfinished)
         else:
             tally.add(batch.devices_refreshed, batch.devices_failed, batch.error)
     tally.record(run)

@@ -14,7 +14,6 @@ The periodic jobs' tasks are not written here: each follows from its entry in sc
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -31,22 +30,12 @@ from django.utils import timezone
 from ..vendors.base import PermanentVendorError, TransientVendorError
 from . import batches, delivery, jobs
 from .heartbeats import describe_error, run_recorded
+from .retries import retry_delay
 from .schedule import PeriodicJob, periodic_job
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def retry_delay(retries: int, retry_after: float | None) -> float:
-    """Seconds before retry number `retries + 1`.
-
-    Full jitter spreads retries of many tasks apart; the cap keeps every delay shorter than
-    Redis's visibility timeout, beyond which a waiting task would be delivered twice.
-    """
-    cap = settings.VENDOR_RETRY_MAX_DELAY
-    backoff = random.uniform(0, min(cap, settings.VENDOR_RETRY_BASE_DELAY * 2**retries))
-    return min(cap, max(backoff, retry_after or 0))
 
 
 def expiry(request: Any) -> datetime | None:
@@ -101,8 +90,14 @@ class RefreshBatchTask(VendorTask):
 
 @shared_task(base=VendorTask, bind=True, name="interactions.refresh_devices")
 def refresh_devices(self: VendorTask, device_ids: list[int]) -> list[int] | None:
-    refreshed = self.call_vendor(jobs.refresh_devices, device_ids)
-    return refreshed.new_keys if refreshed else None
+    # A few devices, read to confirm a command: retried whole if one is left unread.
+    return self.call_vendor(_refresh_every_one, device_ids)
+
+
+def _refresh_every_one(device_ids: list[int]) -> list[int]:
+    refreshed = jobs.refresh_devices(device_ids)
+    refreshed.raise_unread()
+    return refreshed.new_keys
 
 
 @shared_task(base=RefreshBatchTask, bind=True, name="interactions.refresh_batch")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +70,8 @@ class Limits:
 class Limiter:
     """No limit: calls go straight through."""
 
+    limits = Limits()
+
     def call(self) -> AbstractContextManager[None]:
         """Wait until one more call is allowed; hold its place for the duration of the block."""
         return nullcontext()
@@ -78,28 +80,42 @@ class Limiter:
 class LocalLimiter(Limiter):
     """The limits across the threads of this process."""
 
-    def __init__(self, limits: Limits):
+    def __init__(
+        self,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.limits = limits
         self._slots = (
             threading.BoundedSemaphore(limits.calls_at_once) if limits.calls_at_once else None
         )
+        self._clock, self._sleep = clock, sleep
         self._start_lock = threading.Lock()
-        self._next_start = 0.0  # time.monotonic() before which no call may start
+        self._next_start = 0.0  # the clock's time before which no call may start
 
     @contextmanager
     def call(self) -> Iterator[None]:
         # A place first, then a start: a start reserved while waiting for a place would come
         # due while the call still waits, and the next call's start would follow it too closely.
-        with self._slots or nullcontext():
-            time.sleep(self._reserve_start())
+        with self.place():
+            self.wait_for_start()
             yield
+
+    def place(self) -> AbstractContextManager[object]:
+        """Hold one of this process's places for calls in flight, once one is free."""
+        return self._slots or nullcontext()
+
+    def wait_for_start(self) -> None:
+        """Wait for the earliest start the rate allows, and reserve it."""
+        self._sleep(self._reserve_start())
 
     def _reserve_start(self) -> float:
         """Reserve the earliest start the rate allows; return the seconds until it."""
         if not self.limits.start_interval:
             return 0.0
         with self._start_lock:
-            now = time.monotonic()
+            now = self._clock()
             start = max(now, self._next_start)
             self._next_start = start + self.limits.start_interval
         return start - now

@@ -36,8 +36,11 @@ from .limits import Limiter, Limits, LocalLimiter
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "vendor-limits"
-# While the limit of calls at once is reached, look again for a free place this often.
+# While the limit of calls at once is reached, look again for a free place after this long,
+# twice as long each time, up to MAX_POLL_SECONDS: among many waiters one is always about to
+# ask, so a freed place is taken within milliseconds, and Redis is asked far less often.
 POLL_SECONDS = 0.01
+MAX_POLL_SECONDS = 0.08
 # After Redis failed to answer, try it again this much later; calls meanwhile are limited by
 # this process alone, rather than each wait for Redis to time out.
 RETRY_REDIS_SECONDS = 5.0
@@ -81,7 +84,9 @@ class RedisLimiter(Limiter):
         self._redis = redis
         self._reserve_start = redis.register_script(RESERVE_START)
         self._take_lease = redis.register_script(TAKE_LEASE)
-        self._fallback = LocalLimiter(limits)
+        # This process's own limits: its share of the places, and all of them while Redis is
+        # out of reach.
+        self._local = LocalLimiter(limits)
         self._vendor = vendor
         self._state_lock = threading.Lock()
         self._unreachable_since: float | None = None  # time.monotonic() of the first failure
@@ -101,33 +106,38 @@ class RedisLimiter(Limiter):
 
     @contextmanager
     def call(self) -> Iterator[None]:
-        lease = None
-        if self._redis_worth_trying():
-            try:
-                lease = self._take_turn()
-            except RedisError as error:
-                self._lost_redis(error)
-            else:
-                self._found_redis()
-        if lease is None:
-            with self._fallback.call():
+        # This process's own place first: its threads never hold more leases than the limit,
+        # and those beyond it wait on a semaphore rather than ask Redis again and again.
+        with self._local.place():
+            lease = None
+            if self._redis_worth_trying():
+                try:
+                    lease = self._take_turn()
+                except RedisError as error:
+                    self._lost_redis(error)
+                else:
+                    self._found_redis()
+            if lease is None:
+                self._local.wait_for_start()
                 yield
-            return
-        try:
-            yield
-        finally:
-            self._give_back(lease)
+                return
+            try:
+                yield
+            finally:
+                self._give_back(lease)
 
     def _take_turn(self) -> str:
         """Wait for a lease, then for a start, both granted by Redis; return the lease's id."""
         lease = secrets.token_hex(8)
         if self.limits.calls_at_once:
             lease_micros = int(self.lease_seconds * 1_000_000)
+            poll = POLL_SECONDS
             while not self._take_lease(
                 keys=[self._leases_key], args=[self.limits.calls_at_once, lease, lease_micros]
             ):
                 # Jittered, so that waiting processes do not ask in step.
-                time.sleep(POLL_SECONDS * random.uniform(0.5, 1.5))
+                time.sleep(poll * random.uniform(0.5, 1.5))
+                poll = min(2 * poll, MAX_POLL_SECONDS)
         if self.limits.start_interval:
             try:
                 wait_micros = self._reserve_start(

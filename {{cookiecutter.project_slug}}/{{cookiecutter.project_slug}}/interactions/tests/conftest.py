@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,9 +32,10 @@ class FakeVendor(VendorClient):
     """A vendor that answers from a script: each call pops the next answer or error.
 
     Devices can also be made to fail at every read: `unreachable` ones fail their whole batch
-    with a 503, `unknown` ones are refused for good, `undated` ones read without a time, which
-    the database refuses. The vendor says whether a device is online only for those in
-    `online`. With `echoes` False, it accepts commands without saying the new state.
+    with a 503 (`flaky` ones, as many times as they are given), `unknown` ones are refused for
+    good, `undated` ones read without a time, which the database refuses. The vendor says
+    whether a device is online only for those in `online`. With `echoes` False, it accepts
+    commands without saying the new state.
     """
 
     def __init__(self, batch_size: int = 50):
@@ -42,6 +44,7 @@ class FakeVendor(VendorClient):
         self.failures: dict[str, list[Exception]] = {}
         self.is_on: dict[str, bool] = {}
         self.unreachable: set[str] = set()
+        self.flaky: dict[str, int] = {}
         self.unknown: set[str] = set()
         self.undated: set[str] = set()
         self.online: dict[str, bool] = {}
@@ -61,11 +64,17 @@ class FakeVendor(VendorClient):
 
     def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
         self._call("read_devices", tuple(vendor_device_ids))
-        if self.unreachable.intersection(vendor_device_ids):
+        if self.unreachable.intersection(vendor_device_ids) or self._flakes(vendor_device_ids):
             raise VendorUnavailable("503")
         if unknown := sorted(self.unknown.intersection(vendor_device_ids)):
             raise UnknownDevice(f"no device {', '.join(unknown)}")
         return [self._report(i) for i in vendor_device_ids]
+
+    def _flakes(self, vendor_device_ids: Sequence[str]) -> bool:
+        flaky = [i for i in vendor_device_ids if self.flaky.get(i)]
+        for vendor_device_id in flaky:
+            self.flaky[vendor_device_id] -= 1
+        return bool(flaky)
 
     def _report(self, vendor_device_id: str) -> DeviceReport:
         is_on = self.is_on.get(vendor_device_id, True)
@@ -84,6 +93,31 @@ class FakeVendor(VendorClient):
         if not self.echoes:
             return None
         return StatusReading(vendor_device_id, is_on, "on" if is_on else "off", NOON)
+
+
+class CountingVendor(FakeVendor):
+    """A vendor of one device per call that counts the calls in flight. Each read waits for
+    `at_once` reads to be in flight together: calls fanned out narrower than that never get
+    past the first reads (the wait gives up, and the refresh fails), and wider ones show in
+    most_at_once."""
+
+    def __init__(self, at_once: int):
+        super().__init__(batch_size=1)
+        self._together = threading.Barrier(at_once, timeout=10)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.most_at_once = 0
+
+    def read_devices(self, vendor_device_ids: Sequence[str]) -> list[DeviceReport]:
+        with self._lock:
+            self._in_flight += 1
+            self.most_at_once = max(self.most_at_once, self._in_flight)
+        try:
+            self._together.wait()
+            return super().read_devices(vendor_device_ids)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
 
 
 @pytest.fixture
@@ -126,8 +160,8 @@ class RoundScenario:
 
 @pytest.fixture
 def troubled_round(fake_vendor):
-    """Five devices in three batches: the first batch's vendor is down, the last device is
-    unknown to its vendor, the two in between answer."""
+    """Five devices in one batch of three calls: the first call's vendor is down, the last
+    device is unknown to its vendor, the two in between answer."""
     fake_vendor.batch_size = 2
     devices = DeviceFactory.create_batch(5, vendor="fake")
     fake_vendor.unreachable = {devices[1].vendor_device_id}
@@ -135,7 +169,7 @@ def troubled_round(fake_vendor):
     return RoundScenario(
         devices,
         outcome="failed",
-        detail="2 devices refreshed, 3 failed; 1 of 3 batches failed: VendorUnavailable: 503",
+        detail="2 devices refreshed, 3 failed; 1 of 1 batches failed: VendorUnavailable: 503",
         refreshed=2,
         failed=3,
     )

@@ -8,6 +8,7 @@ from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute, Status
 from ...observations.tests.factories import AttributeFactory, StatusFactory
+from ...vendors import registry
 from ...vendors.base import (
     AuthenticationFailed,
     ConfigurationError,
@@ -15,9 +16,10 @@ from ...vendors.base import (
     UnknownDevice,
     VendorUnavailable,
 )
+from ...vendors.simulator import simulated_cloud
 from .. import delivery, jobs
 from ..models import Command, JobRun
-from .conftest import NOON
+from .conftest import NOON, CountingVendor
 from .factories import CommandFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,10 +59,11 @@ def test_a_batch_costs_one_call_for_its_statuses_and_readings(fake_vendor):
 
     jobs.refresh_devices([d.pk for d in devices])
 
-    assert [(method, len(ids)) for method, (ids,) in fake_vendor.calls] == [
-        ("read_devices", 2),
-        ("read_devices", 2),
+    # The calls are in flight together: their order is the threads'.
+    assert sorted((method, len(ids)) for method, (ids,) in fake_vendor.calls) == [
         ("read_devices", 1),
+        ("read_devices", 2),
+        ("read_devices", 2),
     ]
     assert (Status.objects.count(), Attribute.objects.count()) == (5, 5)
 
@@ -86,15 +89,99 @@ def test_a_device_back_online_is_online_again(fake_vendor):
     assert list(Device.objects.online()) == [device]
 
 
-def test_a_transient_error_stores_nothing(fake_vendor):
-    devices = DeviceFactory.create_batch(2, vendor="fake")
-    fake_vendor.fail("read_devices", VendorUnavailable("503"))
+def test_a_call_that_fails_for_a_passing_reason_leaves_only_its_devices_unread(fake_vendor):
+    fake_vendor.batch_size = 2
+    down, also_down, *answering = DeviceFactory.create_batch(5, vendor="fake")
+    fake_vendor.unreachable = {down.vendor_device_id}
 
+    refreshed = jobs.refresh_devices([down.pk, also_down.pk, *(d.pk for d in answering)])
+
+    assert refreshed.unread == [down.pk, also_down.pk]
+    assert isinstance(refreshed.error, VendorUnavailable)
+    assert refreshed.unread_summary() == "2 devices unread: VendorUnavailable: 503"
+    assert refreshed.refreshed == [d.pk for d in answering]
+    assert set(Status.objects.values_list("device", flat=True)) == {d.pk for d in answering}
     with pytest.raises(VendorUnavailable):
-        jobs.refresh_devices([d.pk for d in devices])
+        refreshed.raise_unread()
 
-    assert Status.objects.count() == 0
-    assert Attribute.objects.count() == 0
+
+def test_a_retry_reads_only_the_devices_left_unread(fake_vendor):
+    fake_vendor.batch_size = 1
+    flaky, *steady = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.flaky = {flaky.vendor_device_id: 2}
+    delays: list[float] = []
+
+    refreshed = jobs.refresh_with_retries([flaky.pk, *(d.pk for d in steady)], delays.append)
+
+    assert (sorted(refreshed.refreshed), refreshed.unread) == (
+        sorted([flaky.pk, *(d.pk for d in steady)]),
+        [],
+    )
+    reads = [ids for method, (ids,) in fake_vendor.calls if method == "read_devices"]
+    assert sorted(reads) == sorted(
+        [(flaky.vendor_device_id,)] * 3 + [(device.vendor_device_id,) for device in steady]
+    )
+    assert len(delays) == 2
+
+
+def test_devices_still_unread_after_the_last_retry_are_returned_unread(fake_vendor, settings):
+    settings.VENDOR_MAX_RETRIES = 2
+    down, up = DeviceFactory.create_batch(2, vendor="fake")
+    fake_vendor.batch_size = 1
+    fake_vendor.unreachable = {down.vendor_device_id}
+    delays: list[float] = []
+
+    refreshed = jobs.refresh_with_retries([down.pk, up.pk], delays.append)
+
+    assert (refreshed.refreshed, refreshed.unread) == ([up.pk], [down.pk])
+    assert len(delays) == settings.VENDOR_MAX_RETRIES
+
+
+def test_a_retry_waits_as_long_as_the_longest_retry_after_asks():
+    refreshed = jobs.Refreshed(
+        [],
+        [],
+        [],
+        [1, 2, 3],
+        (VendorUnavailable("503"), RateLimited("429", 7), RateLimited("429", 3)),
+    )
+
+    assert refreshed.error is refreshed.errors[1]
+    assert refreshed.unread_summary() == (
+        "3 devices unread: RateLimited: 429 (2 calls); VendorUnavailable: 503"
+    )
+
+
+def test_calls_in_flight_reach_the_vendors_calls_at_once_and_never_more(settings, monkeypatch):
+    settings.VENDORS = {
+        **settings.VENDORS,
+        "fake": {"CLIENT": "unused", "OPTIONS": {"max_calls_at_once": 3}},
+    }
+    vendor = CountingVendor(at_once=3)
+    monkeypatch.setitem(registry._clients, "fake", vendor)
+    devices = DeviceFactory.create_batch(9, vendor="fake")
+
+    refreshed = jobs.refresh_devices([d.pk for d in devices])
+
+    assert len(refreshed.refreshed) == 9
+    assert vendor.most_at_once == 3
+
+
+def test_the_simulated_vendors_calls_use_the_callers_database_connection(
+    simulated_devices, settings
+):
+    # Made in this test's transaction: a thread with a connection of its own would not see
+    # them, and the simulated vendor would answer that it knows no such device.
+    devices = simulated_devices(6)
+    settings.VENDORS = {
+        **settings.VENDORS,
+        "simulator": {**settings.VENDORS["simulator"], "OPTIONS": {"batch_size": 1}},
+    }
+
+    refreshed = jobs.refresh_devices([d.pk for d in devices])
+
+    assert (len(refreshed.refreshed), refreshed.failed) == (6, [])
+    assert simulated_cloud().calls.most_at_once() > 1
 
 
 def test_a_device_the_vendor_refuses_costs_only_its_own_readings(simulated_devices, caplog):
@@ -135,8 +222,10 @@ def test_a_device_of_an_unconfigured_vendor_is_recorded_not_raised():
     assert "no client for vendor 'nowhere'" in device.last_error
 
 
-def test_device_batches_keep_vendors_apart_and_respect_batch_size(fake_vendor, simulated_devices):
-    fake_vendor.batch_size = 2
+def test_device_batches_keep_vendors_apart_and_hold_at_most_batch_devices(
+    fake_vendor, simulated_devices, monkeypatch
+):
+    monkeypatch.setattr(jobs, "BATCH_DEVICES", 2)
     fakes = DeviceFactory.create_batch(3, vendor="fake")
     simulated = simulated_devices(2)
 
@@ -149,7 +238,6 @@ def test_device_batches_keep_vendors_apart_and_respect_batch_size(fake_vendor, s
 
 @pytest.mark.django_db(transaction=True)
 def test_refresh_all_refreshes_every_device(simulated_devices, settings):
-    settings.REFRESH_CONCURRENCY = 3
     settings.VENDORS = {
         **settings.VENDORS,
         "simulator": {**settings.VENDORS["simulator"], "OPTIONS": {"batch_size": 4}},
@@ -164,17 +252,16 @@ def test_refresh_all_refreshes_every_device(simulated_devices, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, settings):
-    settings.REFRESH_CONCURRENCY = 2
-    fake_vendor.batch_size = 1
-    DeviceFactory.create_batch(3, vendor="fake")
-    fake_vendor.fail("read_devices", RateLimited("429", retry_after=1))
+def test_refresh_all_finishes_the_other_batches_when_one_fails(fake_vendor, monkeypatch):
+    monkeypatch.setattr(jobs, "BATCH_DEVICES", 1)
+    down, *_ = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.unreachable = {down.vendor_device_id}
 
     tally = jobs.refresh_all()
 
     assert tally.outcome == "failed"
     assert tally.detail == (
-        "2 devices refreshed, 1 failed; 1 of 3 batches failed: RateLimited: 429"
+        "2 devices refreshed, 1 failed; 1 of 3 batches failed: VendorUnavailable: 503"
     )
     assert Status.objects.count() == 2
 

@@ -28,8 +28,9 @@ from ...vendors.tests.test_http import ErrorsInBodyCloud
 from .. import batches, delivery
 from ..health import check_health
 from ..models import Command, JobRun, RefreshBatch
+from ..retries import retry_delay
 from ..schedule import periodic_job
-from ..tasks import refresh_all, refresh_batch, refresh_devices, retry_delay, send_command
+from ..tasks import refresh_all, refresh_batch, refresh_devices, send_command
 from .factories import CommandFactory
 
 
@@ -210,9 +211,26 @@ def test_a_round_with_a_batch_that_gives_up_records_failed_with_the_counts(
 
     scenario = troubled_round
     assert record(run) == (scenario.outcome, scenario.detail, scenario.refreshed, scenario.failed)
-    # The batch whose vendor is down was tried once and retried to the limit.
+    # The call whose vendor is down was tried once and retried to the limit; the others, once.
     down = (scenario.devices[0].vendor_device_id, scenario.devices[1].vendor_device_id)
     assert fake_vendor.calls.count(("read_devices", (down,))) == 1 + refresh_batch.max_retries
+    answering = (scenario.devices[2].vendor_device_id, scenario.devices[3].vendor_device_id)
+    assert fake_vendor.calls.count(("read_devices", (answering,))) == 1
+
+
+def test_a_batch_is_retried_with_only_the_devices_it_left_unread(worker, fake_vendor):
+    fake_vendor.batch_size = 1
+    flaky, *steady = DeviceFactory.create_batch(3, vendor="fake")
+    fake_vendor.flaky = {flaky.vendor_device_id: 2}
+
+    refresh_all.delay()
+
+    run = settled_round()
+    assert record(run) == ("succeeded", "3 devices refreshed, 0 failed", 3, 0)
+    reads = [ids for method, (ids,) in fake_vendor.calls if method == "read_devices"]
+    assert sorted(reads) == sorted(
+        [(flaky.vendor_device_id,)] * 3 + [(device.vendor_device_id,) for device in steady]
+    )
 
 
 def test_a_batch_delivered_again_after_it_recorded_does_not_count_twice(worker, fake_vendor):

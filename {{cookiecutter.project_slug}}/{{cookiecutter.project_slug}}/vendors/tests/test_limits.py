@@ -59,19 +59,39 @@ def test_threads_never_exceed_the_calls_at_once():
     assert counter.calls == THREADS * CALLS_PER_THREAD
 
 
+class StoppedClock:
+    """A clock that stands still while calls wait: each thread's start is then exactly the time
+    the limiter gave it, now plus what it was told to sleep, however late the thread runs."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self._slept = threading.local()
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self._slept.seconds = seconds
+
+    def start(self) -> float:
+        return self.now + self._slept.seconds
+
+
 def test_threads_never_start_two_calls_closer_than_the_rate_allows():
-    limiter = LocalLimiter(Limits(requests_per_second=RATE))
+    clock = StoppedClock()
+    limiter = LocalLimiter(Limits(requests_per_second=RATE), clock=clock.time, sleep=clock.sleep)
     starts: list[float] = []
 
     def calls() -> None:
         for _ in range(2):
             with limiter.call():
-                starts.append(time.monotonic())
+                starts.append(clock.start())
 
     run_in_threads(calls)
 
-    assert len(starts) == THREADS * 2
-    assert_spaced_starts(starts, RATE)
+    # One start every 1/RATE seconds from now on: none closer, none skipped.
+    expected = [clock.now + n / RATE for n in range(THREADS * 2)]
+    assert sorted(starts) == pytest.approx(expected)
 
 
 def test_both_limits_hold_together():

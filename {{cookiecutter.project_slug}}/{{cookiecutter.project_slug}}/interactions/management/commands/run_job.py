@@ -38,6 +38,10 @@ def job_names() -> list[str]:
 
 class Command(BaseCommand):
     help = "Run a job now: a periodic job, or a device job with --device."
+    # The checks a job depends on (its vendors' settings, somewhere for alerts to go), not the
+    # web's: checking the URLs would import every view, the admin, DRF and the API schema
+    # first, a second of CPU at every run that Heroku Scheduler starts.
+    requires_system_checks = ["vendors", "alerts"]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help=f"one of: {', '.join(job_names())}")
