@@ -37,6 +37,7 @@ PROJECT_IMPORTS = frozenset(
         "factory",
         "gunicorn",
         "httpx",
+        "hypothesis",
         "manage",
         "orjson",
         "psycopg",
@@ -66,6 +67,7 @@ RESERVED_VENDOR_MODULES = frozenset(
         "models",
         "naming",
         "registry",
+        "signing",
         "simulator",
         "simulator_api",
         "skeleton",
@@ -74,7 +76,7 @@ RESERVED_VENDOR_MODULES = frozenset(
     }
 )
 # And the one it holds in celery-beat mode; taken in either mode.
-SCHEDULER_VENDOR_MODULES = frozenset({"redis_limits"})
+SCHEDULER_VENDOR_MODULES = frozenset({"redis_limits", "simulator_redis"})
 
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 # Longer package names would push generated lines past the line length ruff enforces.

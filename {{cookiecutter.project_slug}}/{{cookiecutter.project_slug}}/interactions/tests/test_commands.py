@@ -248,9 +248,11 @@ def test_run_job_checks_in_to_the_jobs_sentry_crons_monitor(check_ins):
 
 # Committed: refresh_all reads the devices from threads with connections of their own.
 @pytest.mark.django_db(transaction=True)
-def test_a_failed_run_checks_in_as_an_error(check_ins, fake_vendor):
+def test_a_failed_run_checks_in_as_an_error(check_ins, fake_vendor, settings):
     DeviceFactory.create(vendor="fake")
-    fake_vendor.fail("read_devices", VendorUnavailable("503 Service Unavailable"))
+    # Down for the whole run: its first read and every retry.
+    down = [VendorUnavailable("503 Service Unavailable")] * (settings.VENDOR_MAX_RETRIES + 1)
+    fake_vendor.fail("read_devices", *down)
 
     with pytest.raises(CommandError):
         run("run_job", "refresh_all")

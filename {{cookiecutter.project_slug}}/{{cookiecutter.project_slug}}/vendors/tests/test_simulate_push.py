@@ -1,13 +1,16 @@
 """manage.py simulate_push webhook: signed pushes, through the project's own endpoint."""
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from ...devices.models import Device
 from ...interactions.models import WebhookDelivery
 from ...observations.models import Attribute
+from ..simulator import reading_period_start, simulated_cloud
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +26,16 @@ def push(*arguments: str) -> str:
     return out.getvalue()
 
 
-def test_each_device_pushes_its_readings_which_are_stored_once(webhook):
+@pytest.fixture
+def mid_period(monkeypatch):
+    """The clock stopped in the middle of the current reading period: pushes made one after
+    the other push the same periods, however long each took."""
+    period = simulated_cloud().options.reading_period
+    moment = reading_period_start(timezone.now(), period) + timedelta(seconds=period / 2)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+
+
+def test_each_device_pushes_its_readings_which_are_stored_once(webhook, mid_period):
     call_command("seed_demo", "--devices", "3", "--history-days", "0")
 
     first = push("--readings", "2", "--url", webhook)
