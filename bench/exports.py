@@ -108,7 +108,7 @@ def measure(project: Project) -> dict:
         say(f"exports: {size:,} readings")
         load_readings(database_url, size)
         runs = [
-            json.loads(project.manage(database_url, "shell", "-c", EXPORT_AND_DOWNLOAD))
+            json.loads(project.manage(database_url, "shell", "-v", "0", "-c", EXPORT_AND_DOWNLOAD))
             for _ in range(RUNS)
         ]
         reference = statistics.median(copy_seconds(database_url) for _ in range(RUNS))

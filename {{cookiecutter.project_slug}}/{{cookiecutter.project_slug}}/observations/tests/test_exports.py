@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 {%- if cookiecutter.scheduler == "celery-beat" %}
+from django.db import connection
 from django.utils import timezone
 {%- endif %}
 
@@ -151,6 +152,20 @@ def test_an_export_stopped_after_any_part_goes_on_where_it_ended(monkeypatch):
     assert file_of(export) == exports.header() + exports.csv_lines(
         rows, {device.pk: device.name for device in devices}
     )
+
+
+def test_writing_forgets_the_statements_debug_keeps(monkeypatch, settings):
+    # With DEBUG on, Django keeps each statement with its parameters: every part's CSV.
+    settings.DEBUG = True
+    monkeypatch.setattr(exports, "PART_ROWS", 2)
+    device = DeviceFactory.create()
+    readings(device)
+    export = export_of(UserFactory.create(), [device])
+
+    exports.write_parts(export.pk, seconds=60)
+
+    assert [query for query in connection.queries if "exportpart" in query["sql"]] == []
+    assert ExportPart.objects.count() == 3
 
 
 def test_a_settled_export_is_not_written_again():
