@@ -43,18 +43,10 @@ class JSONRenderer(renderers.JSONRenderer):
         return output
 
 
-class CSVRenderer(renderers.BaseRenderer):
+class CSVRenderer(JSONRenderer):
     """text/csv, for clients that ask for it: an export's file streams past the renderers,
     and what else the view answers (a 404, a 409) is written as JSON."""
 
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
-
-    def render(
-        self,
-        data: Any,
-        accepted_media_type: str | None = None,
-        renderer_context: Mapping[str, Any] | None = None,
-    ) -> bytes:
-        return JSONRenderer().render(data)

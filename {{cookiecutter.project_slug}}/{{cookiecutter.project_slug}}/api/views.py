@@ -104,6 +104,23 @@ def filter_devices(devices: DeviceQuerySet, filters: dict[str, Any]) -> DeviceQu
     return devices
 
 
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+
+def not_queued(request: Request, error: CommandNotQueued | ExportNotQueued) -> Response:
+    """503 with Retry-After: the task queue could not be reached, and nothing was queued."""
+    refused = Response(
+        {"detail": str(error)},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(error.retry_after)},
+    )
+    # Not the ERROR Django logs a 503 with, mailed once per refused request: the caller has
+    # logged why, and the broker's outage raises its own alert.
+    log_response("Not queued: %s", request.path, response=refused, request=request, level="info")
+    return refused
+{%- endif %}
+
+
 class IntegerIdMixin(GenericAPIView[M]):
     """Answer a non-numeric id in the path with a 400, not a 404 or a database error."""
 
@@ -263,17 +280,7 @@ class DeviceViewSet(IntegerIdMixin[Device], viewsets.ModelViewSet[Device]):
             return Response({IDEMPOTENCY_KEY: [str(error)]}, status=422)
 {%- if cookiecutter.scheduler == "celery-beat" %}
         except CommandNotQueued as error:
-            refused = Response(
-                {"detail": str(error)},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(error.retry_after)},
-            )
-            # Not the ERROR Django logs a 503 with, mailed once per refused command: control
-            # has logged why, and the broker's outage raises its own alert.
-            log_response(
-                "Not queued: %s", request.path, response=refused, request=request, level="info"
-            )
-            return refused
+            return not_queued(request, error)
 {%- endif %}
         data = self.get_serializer(command).data
         # str(): the url is a Hyperlink, which WSGI servers refuse as a header value.
@@ -358,11 +365,7 @@ class ExportViewSet(
             try:
                 queue_export(export.pk)
             except ExportNotQueued as error:
-                return Response(
-                    {"detail": str(error)},
-                    status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                    headers={"Retry-After": str(error.retry_after)},
-                )
+                return not_queued(request, error)
             export.refresh_from_db()  # written already when tasks run in-process
         data = self.get_serializer(export).data
         return Response(

@@ -94,6 +94,7 @@ def check_health(now: datetime | None = None) -> list[int]:
     of those alerts."""
     now = now or timezone.now()
     settle_lost_runs(_periodic_jobs(), now)
+    forget_deliveries(now)
     problems = (
         device_problems(now)
         | webhook_problems(now)
@@ -168,7 +169,6 @@ def device_problems(now: datetime) -> dict[tuple[str, str], Problem]:
 def webhook_problems(now: datetime) -> dict[tuple[str, str], Problem]:
     """One problem per pushing vendor whose last verified push is older than
     WEBHOOK_SILENT_AFTER_SECONDS; a vendor that never pushed has not stopped."""
-    forget_deliveries(now)
     silent_after = settings.WEBHOOK_SILENT_AFTER_SECONDS
     if not silent_after:
         return {}

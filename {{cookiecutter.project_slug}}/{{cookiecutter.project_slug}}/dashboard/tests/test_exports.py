@@ -3,7 +3,6 @@ import io
 from datetime import date, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from ...devices.tests.factories import DeviceFactory
@@ -12,13 +11,6 @@ from ...observations.tests.factories import AttributeFactory
 pytestmark = pytest.mark.django_db
 
 DAY = date(2026, 3, 1)
-
-
-@pytest.fixture
-def owner(client):
-    user = get_user_model().objects.create_user("ada", password="not-a-real-password")
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,13 +14,6 @@ pytestmark = pytest.mark.django_db
 
 def drawn_points(page: str) -> list[int]:
     return [int(n) for n in re.findall(r'data-points="(\d+)"', page)]
-
-
-@pytest.fixture
-def owner(client):
-    user = get_user_model().objects.create_user("ada", password="not-a-real-password")
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture
