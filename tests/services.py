@@ -138,11 +138,14 @@ class ProjectProcess:
         self.popen.wait(timeout=20)
 
     def stop(self) -> None:
-        """SIGTERM, and SIGKILL if the process has not ended 20 s later."""
+        """SIGTERM, and SIGKILL if the process has not ended 20 s later; a Celery process
+        stuck that long first writes every thread's stack to its log (SIGUSR1)."""
         self._signal(signal.SIGTERM)
         try:
             self.popen.wait(timeout=20)
         except subprocess.TimeoutExpired:
+            self._signal(signal.SIGUSR1)
+            time.sleep(2)
             self.kill()
 
     def _signal(self, number: int) -> None:

@@ -1,6 +1,7 @@
 import logging
 import ssl
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -167,6 +168,35 @@ def test_a_cold_shutdown_that_interrupts_a_task_hand_over_stops_the_pool_all_the
     for stopping in threading.enumerate():
         if stopping.name == "pool-stop":
             stopping.join(timeout=10)
+    assert pool.executor._shutdown
+
+
+def test_a_cold_shutdown_stops_the_pool_while_a_task_waits_for_the_interrupted_thread():
+    # The signal may land while the main thread holds a lock a running task needs next: a log
+    # handler's, say, as the task is about to log its end. Stopping must not wait for it there.
+    from celery.concurrency import get_implementation
+
+    pool = get_implementation(celery_app.conf.worker_pool)(limit=1)
+    held_by_the_main_thread = threading.Lock()
+    running, ended = threading.Event(), threading.Event()
+
+    def task():
+        running.set()
+        with held_by_the_main_thread:
+            time.sleep(0.5)  # the rest of its work
+            ended.set()
+
+    with held_by_the_main_thread:
+        pool.apply_async(task)
+        assert running.wait(timeout=10)
+        signal_handler = threading.Thread(target=pool.stop, daemon=True)
+        signal_handler.start()
+        signal_handler.join(timeout=10)
+        assert not signal_handler.is_alive(), "the worker waits on itself"
+    # Out of the handler, the worker closes its pool before its broker connection: closing
+    # waits for the task, whose message is then acknowledged rather than handed on.
+    pool.close()
+    assert ended.is_set()
     assert pool.executor._shutdown
 
 
