@@ -82,6 +82,24 @@ def test_a_person_signs_in_reads_a_chart_and_switches_a_device(demo, browser):
     assert [url for url in requested if not url.startswith(base_url)] == []
 
 
+def test_the_devices_page_shows_what_the_devices_push_without_a_reload(demo, browser):
+    # The demo's devices push a reading every 10 s; the page fetches its live parts as often.
+    base_url, user, password = demo
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, base_url, user, password)
+    navigations = []
+    page.on("framenavigated", lambda frame: navigations.append(frame.url))
+    readings = "Array.from(document.querySelectorAll('#devices-now .reading'), r => r.textContent)"
+    shown = page.evaluate(readings)
+
+    page.wait_for_function(
+        f"shown => JSON.stringify({readings}) !== JSON.stringify(shown)", arg=shown, timeout=60_000
+    )
+
+    assert len(page.evaluate(readings)) == len(shown) > 0
+    assert navigations == []
+
+
 def test_the_pages_fit_a_phone(demo, browser):
     base_url, user, password = demo
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from io import StringIO
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -10,6 +11,7 @@ from django.utils import timezone
 from ...devices.models import Device
 from ...interactions.models import WebhookDelivery
 from ...observations.models import Attribute
+from ..models import SimulatedDevice
 from ..simulator import reading_period_start, simulated_cloud
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,3 +66,66 @@ def test_a_server_that_refuses_the_push_fails_the_command_with_its_answer(webhoo
 
     with pytest.raises(CommandError, match="answered 413"):
         push("--url", webhook)
+
+
+@pytest.fixture
+def rounds(monkeypatch):
+    """The command's pauses between rounds, each a reading period long on a stopped clock;
+    `rounds.between[n]` runs before round n + 2, and Ctrl+C comes in pause `rounds.last` + 1."""
+    from ..management.commands import simulate_push
+
+    period = timedelta(seconds=simulated_cloud().options.reading_period)
+    clock = [reading_period_start(timezone.now(), int(period.total_seconds()))]
+    monkeypatch.setattr(timezone, "now", lambda: clock[0])
+    paused: list[float] = []
+    state = SimpleNamespace(between={}, last=2, paused=paused)
+
+    def sleep(seconds: float) -> None:
+        if len(paused) == state.last:
+            raise KeyboardInterrupt
+        state.between.get(len(paused), lambda: None)()
+        paused.append(seconds)
+        clock[0] += period
+
+    monkeypatch.setattr(simulate_push.time, "sleep", sleep)
+    return state
+
+
+def test_every_pushes_each_devices_current_reading_round_after_round_until_stopped(webhook, rounds):
+    call_command("seed_demo", "--devices", "1", "--history-days", "0")
+    rounds.between[1] = lambda: SimulatedDevice.objects.update(is_on=False)
+
+    output = push("--every", "5", "--url", webhook)
+
+    assert rounds.paused == [5.0, 5.0]
+    # Each round, a plug's two readings and its status.
+    assert output.splitlines() == [
+        f"Pushing every 5 s to {webhook}; Ctrl+C stops.",
+        "1 pushes: 3 new rows.",
+        "1 pushes: 3 new rows.",
+        "1 pushes: 3 new rows.",
+        "Stopped.",
+    ]
+    # Three periods, one after the other; the last pushed after the device was switched off.
+    powers = Attribute.objects.filter(name="power").order_by("valid_at")
+    assert len(powers) == 3
+    assert powers[0].valid_at + 2 * (powers[1].valid_at - powers[0].valid_at) == powers[2].valid_at
+    assert powers[2].value == 0.4 < powers[1].value
+
+
+def test_a_round_the_server_refuses_is_reported_and_the_next_one_goes_on(webhook, rounds, settings):
+    call_command("seed_demo", "--devices", "1", "--history-days", "0")
+    rounds.between[0] = lambda: setattr(settings, "WEBHOOK_MAX_BODY_BYTES", 10)
+    rounds.between[1] = lambda: setattr(settings, "WEBHOOK_MAX_BODY_BYTES", 256 * 1024)
+    errors = StringIO()
+
+    call_command("simulate_push", "webhook", "--every", "1", "--url", webhook, stderr=errors)
+
+    assert errors.getvalue().count("answered 413") == 1
+    assert Attribute.objects.filter(name="power").count() == 2  # the first and the third
+
+
+@pytest.mark.parametrize("every", ["0", "-1"])
+def test_every_must_be_some_seconds(every):
+    with pytest.raises(CommandError, match="--every must be a number of seconds above 0"):
+        push("--every", every)

@@ -6,6 +6,10 @@ signed push per reading period, oldest first, to the project's webhook for the s
 simulator.py describes, signed with SIMULATOR_WEBHOOK_SECRET as api/webhooks.py checks it: the
 demo and the tests have a pushing vendor without hardware. Pushing the same readings again
 stores nothing twice.
+
+With --every SECONDS it then goes on, as a live vendor does: each device pushes its current
+reading every SECONDS until the command is stopped (Ctrl+C). A round the server refuses, or
+one made while it is down, is reported in one line and the next round tries again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,7 +27,7 @@ from django.utils import timezone
 
 from ...models import SimulatedDevice
 from ...signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from ...simulator import simulated_cloud
+from ...simulator import SimulatedCloud, simulated_cloud
 from ...simulator_api import report_json
 
 DEFAULT_URL = "http://127.0.0.1:8000/webhooks/simulator/"
@@ -40,15 +45,28 @@ class Command(BaseCommand):
             "--devices", nargs="+", metavar="ID", help="vendor device ids (default: every one)"
         )
         parser.add_argument("--url", default=DEFAULT_URL, help=f"the webhook ({DEFAULT_URL})")
+        parser.add_argument(
+            "--every",
+            type=float,
+            metavar="SECONDS",
+            help="then push each device's current reading every SECONDS, until stopped",
+        )
 
     def handle(
-        self, *args: Any, readings: int, devices: list[str] | None, url: str, **options: Any
+        self,
+        *args: Any,
+        readings: int,
+        devices: list[str] | None,
+        url: str,
+        every: float | None,
+        **options: Any,
     ) -> None:
         if readings < 1:
             raise CommandError("--readings must be 1 or more.")
+        if every is not None and every <= 0:
+            raise CommandError("--every must be a number of seconds above 0.")
         cloud = simulated_cloud()
-        secret = cloud.options.webhook_secret
-        if not secret:
+        if not cloud.options.webhook_secret:
             raise CommandError(
                 "SIMULATOR_WEBHOOK_SECRET is not set: set it, here and on the server."
             )
@@ -59,18 +77,48 @@ class Command(BaseCommand):
             raise CommandError("No simulated device to push for: run `manage.py seed_demo` first.")
         period = timedelta(seconds=cloud.options.reading_period)
         now = timezone.now()
-        pushes = new_rows = 0
         with httpx.Client(timeout=10.0) as http:
-            for back in reversed(range(readings)):
-                for device in chosen:
-                    report = cloud.report_of(device, now - back * period)
-                    # Each push its own id, as vendors' pushes have: the same readings pushed
-                    # twice within a second are two pushes, not a replay.
-                    push_json = {"id": uuid.uuid4().hex, "devices": [report_json(report)]}
-                    body = json.dumps(push_json).encode()
-                    new_rows += push(http, url, secret, body)
-                    pushes += 1
-        self.stdout.write(f"{pushes} pushes accepted by {url}: {new_rows} new rows.")
+            moments = [now - back * period for back in reversed(range(readings))]
+            if every is None:
+                pushes, new_rows = push_round(http, url, cloud, chosen, moments)
+                self.stdout.write(f"{pushes} pushes accepted by {url}: {new_rows} new rows.")
+                return
+            self.stdout.write(f"Pushing every {every:g} s to {url}; Ctrl+C stops.")
+            try:
+                while True:
+                    try:
+                        # Read again: a device switched since pushes its new state.
+                        pushes, new_rows = push_round(http, url, cloud, chosen.all(), moments)
+                    except CommandError as error:
+                        self.stderr.write(str(error))
+                    else:
+                        self.stdout.write(f"{pushes} pushes: {new_rows} new rows.")
+                    time.sleep(every)
+                    moments = [timezone.now()]
+            except KeyboardInterrupt:
+                self.stdout.write("Stopped.")
+
+
+def push_round(
+    http: httpx.Client,
+    url: str,
+    cloud: SimulatedCloud,
+    devices: Iterable[SimulatedDevice],
+    moments: list[datetime],
+) -> tuple[int, int]:
+    """Each device pushes its report at each moment, oldest first; return the pushes made and
+    the rows they added."""
+    pushes = new_rows = 0
+    for moment in moments:
+        for device in devices:
+            report = cloud.report_of(device, moment)
+            # Each push its own id, as vendors' pushes have: the same readings pushed twice
+            # within a second are two pushes, not a replay.
+            push_json = {"id": uuid.uuid4().hex, "devices": [report_json(report)]}
+            body = json.dumps(push_json).encode()
+            new_rows += push(http, url, cloud.options.webhook_secret, body)
+            pushes += 1
+    return pushes, new_rows
 
 
 def push(http: httpx.Client, url: str, secret: str, body: bytes) -> int:
