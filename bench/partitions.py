@@ -38,13 +38,13 @@ def measure(project: Project) -> dict:
 
 
 def rows(f: dict, row: Callable[..., dict]) -> list[dict]:
-    at = f"{f['rows'] / 1e6:,.0f}M readings"
+    at = f"{f['partition_rows'] / 1e6:,.0f}M readings"
     same = "unpartitioned copy, same run"
     lateral = "LATERAL per (device, name) on the unique index, same run"
     day = f"{f['prune_rows']:,.0f} readings"
     return [
         row(f"partitions: load of {at} by COPY, a day at a time (rows/s)",
-            f["load_rows_per_s"]),
+            f["partition_load_rows_per_s"]),
         row(f"partitions: prune of a day past the window ({day}), partition dropped (ms)",
             f["prune_drop_ms"], f["prune_delete_ms"], f"DELETE of the same rows, {same}",
             f">= {TIMES_FASTER}x faster",
