@@ -35,7 +35,7 @@ RUNS = 3
 DEVICES = 1000
 # The parts of `make bench`, each a set of figures and rows; `python -m bench PART...` (or
 # `make bench PARTS="PART..."`) runs only those named.
-PARTS = ("refresh", *database.PARTS, "first-green", "webhooks", "exports")
+PARTS = ("refresh", *database.PARTS, "first-green", "webhooks", "exports", "partitions")
 
 
 class Project:
@@ -123,6 +123,10 @@ def table(f: dict, parts: list[str]) -> list[dict]:
                 row(f"export of {readings} readings, process peak RSS (MB)",
                     f[f"export_{size}_process_mb"]),
             ]  # fmt: skip
+    if "partitions" in parts:
+        from . import partitions  # it uses this module's Project
+
+        rows += partitions.rows(f, row)
     return rows
 
 
@@ -169,7 +173,7 @@ def previous_figures() -> dict:
 
 def main() -> None:
     # Imported here: these parts use this module's Project.
-    from . import exports, webhooks
+    from . import exports, partitions, webhooks
 
     # Parts named apart or with commas between them: `refresh ingest` or `refresh,ingest`.
     parts = [part for given in sys.argv[1:] for part in given.replace(",", " ").split()]
@@ -201,6 +205,8 @@ def main() -> None:
             figures |= webhooks.measure(scheduler_project)
         if "exports" in parts:
             figures |= exports.measure(celery_project)
+        if "partitions" in parts:
+            figures |= partitions.measure(celery_project)
     finally:
         celery_project.drop_databases()
         scheduler_project.drop_databases()

@@ -26,6 +26,7 @@ from django.db import DataError, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from ..devices.models import Device
+from ..observations import partitions
 from ..observations.ingest import (
     AttributeRow,
     StatusRow,
@@ -34,10 +35,9 @@ from ..observations.ingest import (
     store_statuses,
 )
 {%- if cookiecutter.scheduler == "celery-beat" %}
-from ..observations.models import Attribute, Export, Status
-{%- else %}
-from ..observations.models import Attribute, Status
+from ..observations.models import Export
 {%- endif %}
+from ..observations.partitions import Added, Pruned
 from ..vendors.base import (
     AuthenticationFailed,
     ConfigurationError,
@@ -251,29 +251,34 @@ def _status_if_switched(
     return next((status for status in statuses if status.is_on == command.is_on), None)
 
 
-def prune_observations() -> int:
+def add_partitions() -> Added:
+    """Create the readings' partitions up to a week ahead, on PostgreSQL; safe to repeat."""
+    return partitions.add_partitions(timezone.now())
+
+
+def prune_observations() -> Pruned:
 {%- if cookiecutter.scheduler == "celery-beat" %}
     """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS, and exports
-    older than EXPORT_KEEP_HOURS; return how many rows went."""
+    older than EXPORT_KEEP_HOURS; return how many rows went. On PostgreSQL, the readings'
+    partitions wholly past the window are dropped (observations/partitions.py)."""
     now = timezone.now()
     cutoff = now - timedelta(days=settings.OBSERVATION_RETENTION_DAYS)
 {%- else %}
     """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS; return how
-    many rows went."""
+    many rows went. On PostgreSQL, the readings' partitions wholly past the window are dropped
+    (observations/partitions.py)."""
     cutoff = timezone.now() - timedelta(days=settings.OBSERVATION_RETENTION_DAYS)
 {%- endif %}
-    deleted = 0
-    for queryset in (
-        Attribute.objects.filter(valid_at__lt=cutoff),
-        Status.objects.filter(valid_at__lt=cutoff),
-        JobRun.objects.filter(started_at__lt=cutoff),
+    pruned = partitions.prune_readings(cutoff)
+    heartbeats, _ = JobRun.objects.filter(started_at__lt=cutoff).delete()
 {%- if cookiecutter.scheduler == "celery-beat" %}
-        Export.objects.filter(created_at__lt=now - timedelta(hours=settings.EXPORT_KEEP_HOURS)),
+    exports, _ = Export.objects.filter(
+        created_at__lt=now - timedelta(hours=settings.EXPORT_KEEP_HOURS)
+    ).delete()
+    return pruned + Pruned(heartbeats + exports)
+{%- else %}
+    return pruned + Pruned(heartbeats)
 {%- endif %}
-    ):
-        count, _ = queryset.delete()
-        deleted += count
-    return deleted
 
 
 def _pull(device_ids: Iterable[int]) -> Refreshed:

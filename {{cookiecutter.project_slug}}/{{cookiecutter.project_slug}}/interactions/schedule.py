@@ -88,10 +88,22 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
             ),
         ),
         PeriodicJob(
-            name="prune_observations",
-            run=prune_observations,
+            name="add_partitions",
+            run=jobs.add_partitions,
             every=timedelta(days=1),
-            description="Delete readings older than OBSERVATION_RETENTION_DAYS.",
+            description=(
+                "Create the readings' time partitions for the week ahead (PostgreSQL; SQLite "
+                "has none)."
+            ),
+        ),
+        PeriodicJob(
+            name="prune_observations",
+            run=jobs.prune_observations,
+            every=timedelta(days=1),
+            description=(
+                "Delete readings older than OBSERVATION_RETENTION_DAYS: on PostgreSQL, whole "
+                "partitions are dropped."
+            ),
         ),
     )
 
@@ -99,10 +111,6 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
 # Jobs whose result needs words to read well on their record.
 def check_health() -> str:
     return f"{len(health.check_health())} new alerts"
-
-
-def prune_observations() -> str:
-    return f"{jobs.prune_observations():,} rows deleted"
 
 
 def settle_commands() -> delivery.Swept:

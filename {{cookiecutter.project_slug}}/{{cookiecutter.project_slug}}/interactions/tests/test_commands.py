@@ -9,6 +9,7 @@ from django.db import connection
 from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute, Status
+from ...observations.partitions import READINGS_TABLES, partitions
 from ...vendors.base import VendorUnavailable
 from ...vendors.models import SimulatedDevice
 from ..models import Command, JobRun
@@ -122,6 +123,28 @@ def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor
     job_run = JobRun.objects.get()
     assert job_run.outcome == "failed"
     assert job_run.detail == "VendorUnavailable: 503 Service Unavailable"
+
+
+def test_run_job_add_partitions_records_what_it_did(settings):
+    # Kept longer than the test database's partitions reach back: the job adds the rest.
+    settings.OBSERVATION_RETENTION_DAYS += 2
+    before = partition_count()
+
+    run("run_job", "add_partitions")
+
+    job_run = JobRun.objects.get(name="add_partitions")
+    assert job_run.outcome == "succeeded"
+    if connection.vendor == "postgresql":
+        added = partition_count() - before
+        assert added >= 2 * 2 and job_run.detail == f"{added} partitions added"
+    else:
+        assert job_run.detail == "nothing to do: the readings tables are not partitioned (SQLite)"
+
+
+def partition_count() -> int:
+    if connection.vendor != "postgresql":
+        return 0
+    return sum(len(partitions(table)) for table in READINGS_TABLES)
 
 
 def test_seed_demo_creates_simulated_devices_with_history_once():

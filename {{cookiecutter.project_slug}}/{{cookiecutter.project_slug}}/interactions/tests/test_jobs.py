@@ -414,7 +414,7 @@ def test_prune_deletes_only_what_is_older_than_the_retention(settings):
     StatusFactory.create(device=device, valid_at=old)
     JobRun.objects.create(name="refresh_all", started_at=old)
 
-    assert jobs.prune_observations() == 3
+    assert jobs.prune_observations().rows == 3
     assert list(Attribute.objects.all()) == [kept]
     assert not Status.objects.exists() and not JobRun.objects.exists()
 
