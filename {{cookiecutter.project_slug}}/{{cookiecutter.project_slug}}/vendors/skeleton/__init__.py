@@ -90,6 +90,16 @@ SETTINGS = (
         description="The secret {name} signs its webhooks with (empty: it does not push).",
         comment="Set when the vendor pushes: its webhooks are verified with it (api/webhooks.py).",
     ),
+{%- if cookiecutter.use_mqtt %}
+    Setting(
+        option="mqtt_topic",
+        suffix="MQTT_TOPIC",
+        default='""',
+        example="",
+        description="The MQTT topic {name} publishes its pushes to (empty: it does not).",
+        comment="Set when the vendor publishes to the MQTT broker: consume_mqtt subscribes to it.",
+    ),
+{%- endif %}
 )
 
 
