@@ -53,10 +53,10 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
     "use_mqtt": {
         True: [
             "config/mqtt.py",
-            "tests/test_mqtt_broker.py",
             "{project_slug}/interactions/consumer.py",
             "{project_slug}/interactions/management/commands/consume_mqtt.py",
             "{project_slug}/interactions/tests/test_consumer.py",
+            "{project_slug}/interactions/tests/test_consumer_on_a_broker.py",
             "{project_slug}/vendors/mqtt_push.py",
         ]
     },
