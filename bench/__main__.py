@@ -35,7 +35,7 @@ RUNS = 3
 DEVICES = 1000
 # The parts of `make bench`, each a set of figures and rows; `python -m bench PART...` (or
 # `make bench PARTS="PART..."`) runs only those named.
-PARTS = ("refresh", *database.PARTS, "first-green", "webhooks", "exports")
+PARTS = ("refresh", *database.PARTS, "first-green", "webhooks", "exports", "mqtt")
 
 
 class Project:
@@ -123,6 +123,13 @@ def table(f: dict, parts: list[str]) -> list[dict]:
                 row(f"export of {readings} readings, process peak RSS (MB)",
                     f[f"export_{size}_process_mb"]),
             ]  # fmt: skip
+    if "mqtt" in parts:
+        rows.append(
+            row("MQTT backlog stored by consume_mqtt (readings/s)",
+                f["mqtt_consumer_readings_per_s"], f["mqtt_bare_readings_per_s"],
+                "a bare paho-mqtt subscriber receiving the same messages, same run", ">= 0.5x",
+                f["mqtt_consumer_readings_per_s"] >= 0.5 * f["mqtt_bare_readings_per_s"])
+        )  # fmt: skip
     return rows
 
 
@@ -169,7 +176,7 @@ def previous_figures() -> dict:
 
 def main() -> None:
     # Imported here: these parts use this module's Project.
-    from . import exports, webhooks
+    from . import exports, mqtt, webhooks
 
     # Parts named apart or with commas between them: `refresh ingest` or `refresh,ingest`.
     parts = [part for given in sys.argv[1:] for part in given.replace(",", " ").split()]
@@ -201,6 +208,8 @@ def main() -> None:
             figures |= webhooks.measure(scheduler_project)
         if "exports" in parts:
             figures |= exports.measure(celery_project)
+        if "mqtt" in parts:
+            figures |= mqtt.measure()
     finally:
         celery_project.drop_databases()
         scheduler_project.drop_databases()

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import getpass
 import secrets
-import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from .baking import bake, require_service, run, unavailable, uv_executable
-from .services import Deployment, ProjectProcess, deployment, free_port, wait_for
+from .baking import bake, require_service, run, uv_executable
+from .services import Deployment, OwnServer, ProjectProcess, deployment, wait_for
 
 pytestmark = pytest.mark.end_to_end
 
@@ -125,14 +122,13 @@ def test_a_consumer_killed_mid_stream_loses_nothing_and_duplicates_nothing(mqtt_
         )
 
 
-class OwnMosquitto:
+class OwnMosquitto(OwnServer):
     """A mosquitto of the test's own on a free port, persisting its sessions to a directory:
-    stopped and started again, it still holds the consumer's session and queued messages."""
+    stopped (SIGTERM, which saves them) and started again, it still holds the consumer's
+    session and the messages queued for it."""
 
     def __init__(self, directory: Path):
-        if shutil.which("mosquitto") is None:
-            unavailable("mosquitto is not installed", "apt-get install mosquitto")
-        self.port = free_port()
+        super().__init__("mosquitto", "mosquitto")
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config = directory / "mosquitto.conf"
         self.config.write_text(
@@ -145,28 +141,9 @@ class OwnMosquitto:
             # Keep every message for a session that is away, however many.
             "max_queued_messages 0\n"
         )
-        self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self.answers, 10, f"mosquitto on port {self.port}", poll=0.1)
-
-    def stop(self) -> None:
-        """SIGTERM: mosquitto writes its sessions to disk, and exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def answers(self) -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
-            return False
-        return True
+    def command(self) -> list[str]:
+        return ["mosquitto", "-c", str(self.config)]
 
 
 def test_a_consumer_reconnects_by_itself_after_the_broker_restarts(mqtt_project, tmp_path):

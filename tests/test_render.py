@@ -232,7 +232,8 @@ def test_make_dev_runs_the_consumer_beside_the_worker_with_mqtt(variant):
         return
     processes = procfile(project / "Procfile.dev")
 
-    assert processes.get("mqtt") == ("python manage.py consume_mqtt" if answers["use_mqtt"] else None)
+    consumer = "python manage.py consume_mqtt" if answers["use_mqtt"] else None
+    assert processes.get("mqtt") == consumer
 
 
 def test_flower_runs_locally_behind_the_password_in_its_variable(variant):

@@ -174,6 +174,7 @@ class Consumer:
         self.client = client
         self.broker = broker
         self.topics = topics
+        self.vendors: dict[str, str | None] = {}
         self.batch_messages = batch_messages
         self.batch_seconds = batch_seconds
         self.clock = clock
@@ -305,10 +306,18 @@ class Consumer:
         self.pending.append(Received(message.mid, message.qos, message.topic, vendor, reports))
 
     def vendor_of(self, topic: str) -> str | None:
-        for topic_filter, vendor in self.topics.items():
-            if mqtt.topic_matches_sub(topic_filter, topic):
-                return vendor
-        return None
+        # Remembered: paho builds a matcher on each call, and a topic (a vendor's, or one of
+        # its devices') comes back with every message.
+        if topic not in self.vendors:
+            self.vendors[topic] = next(
+                (
+                    vendor
+                    for topic_filter, vendor in self.topics.items()
+                    if mqtt.topic_matches_sub(topic_filter, topic)
+                ),
+                None,
+            )
+        return self.vendors[topic]
 
     def due(self) -> bool:
         if not self.pending:
