@@ -35,7 +35,7 @@ RUNS = 3
 DEVICES = 1000
 # The parts of `make bench`, each a set of figures and rows; `python -m bench PART...` (or
 # `make bench PARTS="PART..."`) runs only those named.
-PARTS = ("refresh", *database.PARTS, "first-green", "webhooks", "exports", "partitions")
+PARTS = ("refresh", *database.PARTS, "first-green", "webhooks", "exports", "partitions", "mqtt")
 
 
 class Project:
@@ -127,6 +127,13 @@ def table(f: dict, parts: list[str]) -> list[dict]:
         from . import partitions  # it uses this module's Project
 
         rows += partitions.rows(f, row)
+    if "mqtt" in parts:
+        rows.append(
+            row("MQTT backlog stored by consume_mqtt (readings/s)",
+                f["mqtt_consumer_readings_per_s"], f["mqtt_bare_readings_per_s"],
+                "a bare paho-mqtt subscriber receiving the same messages, same run", ">= 0.5x",
+                f["mqtt_consumer_readings_per_s"] >= 0.5 * f["mqtt_bare_readings_per_s"])
+        )  # fmt: skip
     return rows
 
 
@@ -173,7 +180,7 @@ def previous_figures() -> dict:
 
 def main() -> None:
     # Imported here: these parts use this module's Project.
-    from . import exports, partitions, webhooks
+    from . import exports, mqtt, partitions, webhooks
 
     # Parts named apart or with commas between them: `refresh ingest` or `refresh,ingest`.
     parts = [part for given in sys.argv[1:] for part in given.replace(",", " ").split()]
@@ -207,6 +214,8 @@ def main() -> None:
             figures |= exports.measure(celery_project)
         if "partitions" in parts:
             figures |= partitions.measure(celery_project)
+        if "mqtt" in parts:
+            figures |= mqtt.measure()
     finally:
         celery_project.drop_databases()
         scheduler_project.drop_databases()

@@ -50,6 +50,16 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
         "heroku-scheduler": [],
     },
     "use_sentry": {True: ["config/sentry.py"]},
+    "use_mqtt": {
+        True: [
+            "config/mqtt.py",
+            "{project_slug}/interactions/consumer.py",
+            "{project_slug}/interactions/management/commands/consume_mqtt.py",
+            "{project_slug}/interactions/tests/test_consumer.py",
+            "{project_slug}/interactions/tests/test_consumer_on_a_broker.py",
+            "{project_slug}/vendors/mqtt_push.py",
+        ]
+    },
     "ci": {"github": [".github"]},
     "open_source_license": {
         "MIT": ["LICENSE"],
@@ -63,7 +73,7 @@ MANIFEST: dict[str, dict[object, list[str]]] = {
 # answers that the pre-gen hook accepts has a uv.lock of its own in LOCKS_DIR, written by the
 # template's `make locks` with the default answers to everything else; a bake keeps the one its
 # answers name. tests/test_locks.py fails when another option changes the dependencies.
-LOCK_OPTIONS = ("scheduler", "use_sentry", "use_flower")
+LOCK_OPTIONS = ("scheduler", "use_sentry", "use_flower", "use_mqtt")
 LOCKS_DIR = ".uv-locks"
 # uv.lock's entry for the project itself: `package = false` makes it a virtual package.
 PROJECT_SOURCE = 'source = { virtual = "." }'

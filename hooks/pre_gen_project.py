@@ -223,7 +223,7 @@ def validate(answers: dict) -> list[str]:
         if answers[option] not in choices:
             problems.append(f"{option} {answers[option]!r} is not one of {', '.join(choices)}.")
 
-    for option in ("use_sentry", "use_flower"):
+    for option in ("use_sentry", "use_flower", "use_mqtt"):
         if not isinstance(answers[option], bool):
             problems.append(f"{option} {answers[option]!r} is not yes or no.")
 

@@ -27,6 +27,7 @@ PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 SERVICES = {
     "PostgreSQL": ("127.0.0.1", 5432),
     "Redis": ("127.0.0.1", 6379),
+    "Mosquitto": ("127.0.0.1", 1883),
 }
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"
 

@@ -31,6 +31,8 @@ EXAMPLE_VALUES = {
     # Nothing listens there: Sentry's events are refused at once.
     "SENTRY_DSN": "http://public@127.0.0.1:9/1",
     "REDIS_SSL_CERT_REQS": "none",
+    # A broker's URL as a hosted one gives it; nothing listens there.
+    "MQTT_URL": "mqtts://consumer:password@127.0.0.1:9",
     "_API_URL": "https://api.example.com/v1/",
     "_API_TOKEN": "a-token",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import socketserver
@@ -23,7 +24,14 @@ import psycopg
 import pytest
 import redis
 
-from .baking import POSTGRES_URL, project_environment, require_service, run, uv_executable
+from .baking import (
+    POSTGRES_URL,
+    project_environment,
+    require_service,
+    run,
+    unavailable,
+    uv_executable,
+)
 from .environment import procfile
 
 # A `manage.py shell -c` snippet: a staff user, and the API token it prints.
@@ -151,6 +159,38 @@ class ProjectProcess:
     def _signal(self, number: int) -> None:
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, number)
+
+
+class OwnServer:
+    """A server of the test's own on a free port, stopped and started again at will: `command`
+    starts it in the foreground, `answers` says whether it serves yet."""
+
+    def __init__(self, executable: str, package: str):
+        if shutil.which(executable) is None:
+            unavailable(f"{executable} is not installed", f"apt-get install {package}")
+        self.executable = executable
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        return [self.executable]
+
+    def answers(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
+        wait_for(self.answers, 10, f"{self.executable} on port {self.port}", poll=0.1)
+
+    def stop(self) -> None:
+        """SIGTERM, which each server takes as its clean shutdown."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 class Deployment:

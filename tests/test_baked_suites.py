@@ -32,11 +32,16 @@ def project(request, tmp_path_factory):
 
 def suite_services(answers: dict) -> dict[str, str]:
     """The services a suite is given besides its database: in celery-beat mode, the Redis its
-    tests of vendor limits across processes need, in a database no other test uses."""
-    if answers["scheduler"] != "celery-beat":
-        return {}
-    require_service("Redis")
-    return {"REDIS_URL": "redis://127.0.0.1:6379/4"}
+    tests of vendor limits across processes need, in a database no other test uses; with
+    MQTT, the broker its consumer's tests publish to, on topics of their own."""
+    services = {}
+    if answers["scheduler"] == "celery-beat":
+        require_service("Redis")
+        services["REDIS_URL"] = "redis://127.0.0.1:6379/4"
+    if answers["use_mqtt"]:
+        require_service("Mosquitto")
+        services["MQTT_URL"] = "mqtt://127.0.0.1:1883"
+    return services
 
 
 def manage(project_root, *arguments, **variables):

@@ -34,6 +34,14 @@ CELERY_ONLY = [
     "tests/test_beat.py",
     "tests/test_celery.py",
 ]
+MQTT_ONLY = [
+    "config/mqtt.py",
+    "iot_monitor/interactions/consumer.py",
+    "iot_monitor/interactions/management/commands/consume_mqtt.py",
+    "iot_monitor/interactions/tests/test_consumer.py",
+    "iot_monitor/interactions/tests/test_consumer_on_a_broker.py",
+    "iot_monitor/vendors/mqtt_push.py",
+]
 
 
 def answers(**changes):
@@ -93,6 +101,7 @@ REFUSED_NAMES = [
         ({"ci": "jenkins"}, "ci 'jenkins' is not one of github, none"),
         ({"open_source_license": "GPL"}, "open_source_license 'GPL' is not one of"),
         ({"use_sentry": "maybe"}, "use_sentry 'maybe' is not yes or no"),
+        ({"use_mqtt": "maybe"}, "use_mqtt 'maybe' is not yes or no"),
         (
             {"scheduler": "heroku-scheduler", "use_flower": True},
             "use_flower needs scheduler 'celery-beat'",
@@ -137,20 +146,27 @@ def test_flower_with_celery_beat_is_accepted(pre_gen):
 @pytest.mark.parametrize(
     ("changes", "removed"),
     [
-        # The defaults: celery-beat, no Sentry, GitHub CI, MIT.
-        ({}, ["config/sentry.py"]),
-        ({"use_sentry": True}, []),
-        ({"ci": "none"}, [".github", "config/sentry.py"]),
-        ({"open_source_license": "Not open source"}, ["LICENSE", "config/sentry.py"]),
-        ({"open_source_license": "Apache-2.0", "use_sentry": True}, []),
-        ({"scheduler": "heroku-scheduler", "use_sentry": True}, CELERY_ONLY),
+        # The defaults: celery-beat, no Sentry, no MQTT, GitHub CI, MIT.
+        ({}, sorted(["config/sentry.py", *MQTT_ONLY])),
+        ({"use_sentry": True}, MQTT_ONLY),
+        ({"use_sentry": True, "use_mqtt": True}, []),
+        ({"ci": "none"}, sorted([".github", "config/sentry.py", *MQTT_ONLY])),
+        (
+            {"open_source_license": "Not open source"},
+            sorted(["LICENSE", "config/sentry.py", *MQTT_ONLY]),
+        ),
+        ({"open_source_license": "Apache-2.0", "use_sentry": True}, MQTT_ONLY),
+        (
+            {"scheduler": "heroku-scheduler", "use_sentry": True, "use_mqtt": True},
+            CELERY_ONLY,
+        ),
         (
             {
                 "scheduler": "heroku-scheduler",
                 "ci": "none",
                 "open_source_license": "Not open source",
             },
-            sorted([".github", "LICENSE", "config/sentry.py", *CELERY_ONLY]),
+            sorted([".github", "LICENSE", "config/sentry.py", *CELERY_ONLY, *MQTT_ONLY]),
         ),
     ],
 )
@@ -172,6 +188,7 @@ def test_every_manifest_path_exists_in_the_template(post_gen):
         ({}, "celery-beat.lock"),
         ({"use_sentry": True, "use_flower": True}, "celery-beat+sentry+flower.lock"),
         ({"scheduler": "heroku-scheduler", "use_sentry": True}, "heroku-scheduler+sentry.lock"),
+        ({"scheduler": "heroku-scheduler", "use_mqtt": True}, "heroku-scheduler+mqtt.lock"),
         # Options that do not change the dependencies do not change the lock.
         ({"ci": "none", "open_source_license": "Not open source"}, "celery-beat.lock"),
     ],

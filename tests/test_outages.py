@@ -9,8 +9,6 @@ while. Each test prints what it measured: recovery times, commands settled, emai
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,11 +18,12 @@ import psycopg
 import pytest
 import redis
 
-from .baking import bake, unavailable
+from .baking import bake
 from .environment import example_values, guide_variables
 from .services import (
     STAFF_TOKEN,
     HerokuApp,
+    OwnServer,
     ProjectProcess,
     answered_by,
     free_port,
@@ -55,30 +54,18 @@ SETTLED = ("confirmed", "failed")
 APP_HOST = "iot-outages-test.herokuapp.com"
 
 
-class OwnRedis:
+class OwnRedis(OwnServer):
     """A redis-server of the test's own on a free port, keeping nothing on disk: stopped and
     started again, it comes back empty."""
 
     def __init__(self, directory: Path):
-        if shutil.which("redis-server") is None:
-            unavailable("redis-server is not installed", "apt-get install redis-server")
-        self.port = free_port()
+        super().__init__("redis-server", "redis-server")
         self.directory = directory
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
         arguments = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        self.process = subprocess.Popen(
-            ["redis-server", *arguments, "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(self.answers, 10, f"redis-server on port {self.port}", poll=0.1)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        return ["redis-server", *arguments, "--appendonly", "no", "--dir", str(self.directory)]
 
     def answers(self) -> bool:
         try:

@@ -122,6 +122,10 @@ def test_the_expected_files_are_present_and_absent(variant):
         f"{slug}/vendors/redis_limits.py": answers["scheduler"] == "celery-beat",
         f"{slug}/vendors/simulator_redis.py": answers["scheduler"] == "celery-beat",
         "config/sentry.py": answers["use_sentry"],
+        "config/mqtt.py": answers["use_mqtt"],
+        f"{slug}/interactions/consumer.py": answers["use_mqtt"],
+        f"{slug}/interactions/management/commands/consume_mqtt.py": answers["use_mqtt"],
+        f"{slug}/vendors/mqtt_push.py": answers["use_mqtt"],
         ".github/workflows/ci.yml": answers["ci"] == "github",
         ".github/dependabot.yml": answers["ci"] == "github",
         # The locks of every dependency set: the bake keeps its own as uv.lock.
@@ -176,6 +180,7 @@ def test_pyproject_pins_the_dependencies_the_answers_need(variant):
     assert {"django-environ", "gunicorn", "psycopg", "whitenoise"} <= names
     assert ("celery" in names) == (answers["scheduler"] == "celery-beat")
     assert ("sentry-sdk" in names) == answers["use_sentry"]
+    assert ("paho-mqtt" in names) == answers["use_mqtt"]
     assert all(re.search(r">=\d", dependency) for dependency in dependencies), dependencies
     development_pins = pyproject["dependency-groups"]["dev"]
     assert all(re.search(r">=\d", dependency) for dependency in development_pins), development_pins
@@ -203,19 +208,32 @@ def test_the_lock_matches_the_pyproject_as_uv_would_write_it(variant):
 def test_procfile_has_the_processes_the_scheduler_needs(variant):
     project, answers = variant
     processes = procfile(project / "Procfile")
+    mqtt = {"mqtt"} if answers["use_mqtt"] else set()
 
     assert processes["release"] == "python manage.py migrate --noinput"
     assert processes["web"].startswith("gunicorn config.wsgi")
+    if answers["use_mqtt"]:
+        assert processes["mqtt"] == "python manage.py consume_mqtt"
     if answers["scheduler"] == "celery-beat":
         # No flower: Heroku routes requests to web dynos only.
-        assert set(processes) == {"release", "web", "worker", "beat"}
+        assert set(processes) == {"release", "web", "worker", "beat"} | mqtt
         # Heroku stops dynos with SIGTERM; Celery finishes its work on SIGQUIT.
         for name in ("worker", "beat"):
             assert processes[name].startswith("REMAP_SIGTERM=SIGQUIT celery --app config ")
         assert "--queues control,monitor" in processes["worker"]
         assert " beat " in processes["beat"] and " -B" not in processes["worker"]
     else:
-        assert set(processes) == {"release", "web"}
+        assert set(processes) == {"release", "web"} | mqtt
+
+
+def test_make_dev_runs_the_consumer_beside_the_worker_with_mqtt(variant):
+    project, answers = variant
+    if answers["scheduler"] != "celery-beat":
+        return
+    processes = procfile(project / "Procfile.dev")
+
+    consumer = "python manage.py consume_mqtt" if answers["use_mqtt"] else None
+    assert processes.get("mqtt") == consumer
 
 
 def test_flower_runs_locally_behind_the_password_in_its_variable(variant):
@@ -239,15 +257,14 @@ def test_app_json_asks_heroku_for_what_the_answers_need(variant):
     assert ("heroku-redis" in app["addons"]) == (answers["scheduler"] == "celery-beat")
     assert ("scheduler" in app["addons"]) == (answers["scheduler"] == "heroku-scheduler")
     assert ("SENTRY_DSN" in app["env"]) == answers["use_sentry"]
+    # One consumer: a second with the same client id would take its session over.
+    mqtt = {"mqtt": 1} if answers["use_mqtt"] else {}
+    formation = {name: f["quantity"] for name, f in app["formation"].items()}
     if answers["scheduler"] == "celery-beat":
         # Exactly one beat: a second would wait on the first's lock, idle.
-        assert {name: f["quantity"] for name, f in app["formation"].items()} == {
-            "web": 1,
-            "worker": 1,
-            "beat": 1,
-        }
+        assert formation == {"web": 1, "worker": 1, "beat": 1} | mqtt
     else:
-        assert set(app["formation"]) == {"web"}
+        assert formation == {"web": 1} | mqtt
 
 
 def addon_variables(app: dict) -> set[str]:
@@ -306,7 +323,11 @@ def test_github_ci_runs_make_test_against_its_services(variant):
     assert job["env"]["DATABASE_URL"].startswith("postgres://")
     runs = [step["run"] for step in job["steps"] if "run" in step]
     # Heroku installs with `uv sync --locked`: CI refuses a stale lock before anything else.
-    assert runs == ["uv sync --locked", "make lint", "make test"]
+    # With MQTT, the consumer's tests need a broker: Mosquitto, on the MQTT_URL they read.
+    mosquitto = ["sudo apt-get update -qq && sudo apt-get install -y -qq mosquitto"]
+    broker = answers["use_mqtt"]
+    assert runs == ["uv sync --locked", *(mosquitto if broker else []), "make lint", "make test"]
+    assert job["env"].get("MQTT_URL") == ("mqtt://localhost:1883" if broker else None)
 
 
 def test_dependabot_keeps_the_lock_and_the_actions_current(variant):
@@ -348,3 +369,27 @@ def test_only_celery_beat_mode_mentions_celery_or_redis(variant):
         assert Path("config/celery.py") in mentions
     else:
         assert mentions == []
+
+
+def test_only_mqtt_bakes_mention_mqtt(variant):
+    """Without MQTT, no trace of it: no dependency, command, process, setting, file or word."""
+    project, answers = variant
+    slug = answers["project_slug"]
+    mentions = {
+        path.relative_to(project)
+        for path, text in text_files(project)
+        if "mqtt" in text.lower() or "mqtt" in path.name
+    }
+
+    if answers["use_mqtt"]:
+        assert {
+            Path("Procfile"),
+            Path("app.json"),
+            Path("pyproject.toml"),
+            Path("uv.lock"),
+            Path(".env.example"),
+            Path("config/settings/base.py"),
+            Path(f"{slug}/interactions/management/commands/consume_mqtt.py"),
+        } <= mentions
+    else:
+        assert mentions == set()

@@ -5,6 +5,7 @@ CELERY_ALL_ON = {
     "scheduler": "celery-beat",
     "use_sentry": True,
     "use_flower": True,
+    "use_mqtt": True,
     "ci": "github",
     "open_source_license": "MIT",
 }
@@ -12,6 +13,7 @@ CELERY_ALL_OFF = {
     "scheduler": "celery-beat",
     "use_sentry": False,
     "use_flower": False,
+    "use_mqtt": False,
     "ci": "none",
     "open_source_license": "Not open source",
 }
@@ -19,6 +21,7 @@ SCHEDULER_ALL_ON = {
     "scheduler": "heroku-scheduler",
     "use_sentry": True,
     "use_flower": False,  # Flower needs Celery
+    "use_mqtt": True,
     "ci": "github",
     "open_source_license": "BSD-3-Clause",
 }
@@ -26,6 +29,7 @@ SCHEDULER_ALL_OFF = {
     "scheduler": "heroku-scheduler",
     "use_sentry": False,
     "use_flower": False,
+    "use_mqtt": False,
     "ci": "none",
     "open_source_license": "Apache-2.0",
 }

@@ -158,6 +158,10 @@ VENDORS: dict[str, dict[str, Any]] = {
         VendorSetting("max_requests_per_second", "SIMULATOR_MAX_REQUESTS_PER_SECOND", default=0.0),
         # What its pushes are signed with (manage.py simulate_push); empty: no webhook.
         VendorSetting("webhook_secret", "SIMULATOR_WEBHOOK_SECRET"),
+{%- if cookiecutter.use_mqtt %}
+        # Where it publishes its pushes (manage.py simulate_push mqtt); empty: not over MQTT.
+        VendorSetting("mqtt_topic", "SIMULATOR_MQTT_TOPIC"),
+{%- endif %}
     ),
     # manage.py startvendor adds each new vendor above this line.
 }
@@ -174,6 +178,24 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # A vendor that has pushed, and then sends no verified push for this long, raises an alert
 # (0: never).
 WEBHOOK_SILENT_AFTER_SECONDS = env.int("WEBHOOK_SILENT_AFTER_SECONDS", default=3600)
+{%- if cookiecutter.use_mqtt %}
+
+# MQTT (interactions/consumer.py): `manage.py consume_mqtt` receives the pushes of each vendor
+# with an mqtt_topic from this broker; mqtts:// is TLS (config/mqtt.py).
+MQTT_URL = env("MQTT_URL", default="mqtt://127.0.0.1:1883")
+# The consumer's session on the broker: the broker keeps its subscriptions, and the messages
+# they receive, for this long while it is away. The id names the session: one consumer per id.
+MQTT_CLIENT_ID = env("MQTT_CLIENT_ID", default="{{ cookiecutter.project_slug }}-consumer")
+MQTT_SESSION_EXPIRY_SECONDS = env.int("MQTT_SESSION_EXPIRY_SECONDS", default=7 * 24 * 3600)
+# Messages are stored in one transaction per batch, then acknowledged: a batch is stored when
+# it holds this many messages (also the most the broker sends before they are acknowledged)...
+MQTT_BATCH_MESSAGES = env.int("MQTT_BATCH_MESSAGES", default=500)
+# ...or when its first message has waited this long.
+MQTT_BATCH_SECONDS = env.float("MQTT_BATCH_SECONDS", default=1.0)
+# A consumer that has received messages, then receives none for this long, raises an alert
+# (0: never).
+MQTT_SILENT_AFTER_SECONDS = env.int("MQTT_SILENT_AFTER_SECONDS", default=3600)
+{%- endif %}
 
 # REST API (api/): every endpoint needs a signed-in user or a token.
 REST_FRAMEWORK = {

@@ -21,3 +21,7 @@ http_vendor["api_token"] = http_vendor["api_token"] or SIMULATOR_API_TOKEN
 # The simulated vendor pushes to this server (manage.py simulate_push webhook).
 simulator = VENDORS["simulator"]["OPTIONS"]
 simulator["webhook_secret"] = simulator["webhook_secret"] or "simulator-webhook-secret"
+{%- if cookiecutter.use_mqtt %}
+# ...and publishes to this topic of the local broker (manage.py simulate_push mqtt).
+simulator["mqtt_topic"] = simulator["mqtt_topic"] or "simulator/pushes"
+{%- endif %}

@@ -27,6 +27,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Required: without a broker, tasks would run inside web requests.
 REDIS_URL = env("REDIS_URL")
 {%- endif %}
+{%- if cookiecutter.use_mqtt %}
+
+# Required: the mqtt process receives the vendors' pushes from this broker, not this dyno's.
+MQTT_URL = env("MQTT_URL")
+{%- endif %}
 
 # Heroku's router terminates TLS and says so in X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

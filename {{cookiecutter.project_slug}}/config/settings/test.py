@@ -20,6 +20,10 @@ WHITENOISE_AUTOREFRESH = True
 SIMULATOR_API_ENABLED = True
 # ...and receive its pushes, signed with this.
 VENDORS["simulator"]["OPTIONS"]["webhook_secret"] = "simulator-webhook-secret"
+{%- if cookiecutter.use_mqtt %}
+# ...and its pushes over MQTT, on this topic.
+VENDORS["simulator"]["OPTIONS"]["mqtt_topic"] = "simulator/pushes"
+{%- endif %}
 # A vendor call retried in a test waits milliseconds; tests of the backoff set their own.
 VENDOR_RETRY_BASE_DELAY = 0.01
 VENDOR_RETRY_MAX_DELAY = 0.05

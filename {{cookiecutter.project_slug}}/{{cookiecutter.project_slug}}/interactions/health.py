@@ -8,7 +8,8 @@ problem, so that an outage of the vendor is one alert that counts them, not one 
 so are the devices it reports offline. A device the vendor no longer lists raises neither:
 sync_devices has flagged it, and its silence says nothing new. A vendor that pushes (its
 webhook_secret is set) and has pushed, then sends no verified push for
-WEBHOOK_SILENT_AFTER_SECONDS, is one problem too.
+WEBHOOK_SILENT_AFTER_SECONDS, is one problem too{% if cookiecutter.use_mqtt %}; so is the MQTT consumer that has
+received messages, then stores none for MQTT_SILENT_AFTER_SECONDS{% endif %}.
 Each check logs at most one ERROR (which reaches ADMINS), for the alerts it opened and those
 whose devices have doubled since they were mailed.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,6 +30,9 @@ from django.utils import timezone
 
 from ..devices.models import Device
 from ..vendors.registry import pushing_client
+{%- if cookiecutter.use_mqtt %}
+from .consumer import CONSUMER, last_received
+{%- endif %}
 from .models import Alert, JobRun, WebhookDelivery
 from .rounds import settle_lost_runs
 
@@ -98,6 +103,9 @@ def check_health(now: datetime | None = None) -> list[int]:
     problems = (
         device_problems(now)
         | webhook_problems(now)
+{%- if cookiecutter.use_mqtt %}
+        | mqtt_problems(now)
+{%- endif %}
         | {
             (Alert.Kind.JOB_OVERDUE, health.job.name): Problem(
                 f"Job {health.job.name} has not succeeded since "
@@ -168,17 +176,48 @@ def device_problems(now: datetime) -> dict[tuple[str, str], Problem]:
 
 def webhook_problems(now: datetime) -> dict[tuple[str, str], Problem]:
     """One problem per pushing vendor whose last verified push is older than
-    WEBHOOK_SILENT_AFTER_SECONDS; a vendor that never pushed has not stopped."""
-    silent_after = settings.WEBHOOK_SILENT_AFTER_SECONDS
+    WEBHOOK_SILENT_AFTER_SECONDS."""
+    last_pushes = WebhookDelivery.objects.values_list("vendor").annotate(Max("received_at"))
+    return silence_problems(
+        Alert.Kind.WEBHOOKS_SILENT,
+        [(vendor, last) for vendor, last in last_pushes.order_by() if pushing_client(vendor)],
+        settings.WEBHOOK_SILENT_AFTER_SECONDS,
+        now,
+        lambda vendor, since: f"Vendor {vendor} has sent no webhook since {since}.",
+    )
+{%- if cookiecutter.use_mqtt %}
+
+
+def mqtt_problems(now: datetime) -> dict[tuple[str, str], Problem]:
+    """The MQTT consumer, when the last batch it stored is older than MQTT_SILENT_AFTER_SECONDS:
+    its heartbeat, a JobRun of each batch, is overdue."""
+    return silence_problems(
+        Alert.Kind.JOB_OVERDUE,
+        [(CONSUMER, last_received())],
+        settings.MQTT_SILENT_AFTER_SECONDS,
+        now,
+        lambda consumer, since: f"{consumer} has received no MQTT message since {since}.",
+    )
+{%- endif %}
+
+
+def silence_problems(
+    kind: str,
+    last_heard: Iterable[tuple[str, datetime | None]],
+    silent_after: int,
+    now: datetime,
+    says: Callable[[str, str], str],
+) -> dict[tuple[str, str], Problem]:
+    """A problem of `kind` per subject last heard from more than `silent_after` seconds ago
+    (0: never a problem), its message says(subject, since when); one never heard from has not
+    stopped."""
     if not silent_after:
         return {}
-    last_pushes = WebhookDelivery.objects.values_list("vendor").annotate(Max("received_at"))
+    cutoff = now - timedelta(seconds=silent_after)
     return {
-        (Alert.Kind.WEBHOOKS_SILENT, vendor): Problem(
-            f"Vendor {vendor} has sent no webhook since {_when(last_push)}."
-        )
-        for vendor, last_push in last_pushes.order_by()
-        if last_push < now - timedelta(seconds=silent_after) and pushing_client(vendor)
+        (kind, subject): Problem(says(subject, _when(last)))
+        for subject, last in last_heard
+        if last is not None and last < cutoff
     }
 
 

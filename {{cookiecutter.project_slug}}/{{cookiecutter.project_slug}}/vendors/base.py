@@ -21,6 +21,11 @@ Connecting a real vendor, in short:
 6. A vendor that pushes (webhooks): parse_push reads a body it sent into the same DeviceReports
    a read returns, each naming its device; the vendor's webhook_secret setting turns its
    endpoint, /webhooks/<vendor>/, on (api/webhooks.py verifies the signature first).
+{%- if cookiecutter.use_mqtt %}
+   A vendor that publishes to an MQTT broker names the topic in its mqtt_topic setting (a
+   filter such as acme/+/state may stand for many); `manage.py consume_mqtt` subscribes to it
+   and reads each message with the same parse_push (interactions/consumer.py).
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -144,6 +149,10 @@ class VendorClient(ABC):
     batch_size: int = 1
     # The secret the vendor signs its pushes with; empty: it does not push, or not to us.
     webhook_secret: str = ""
+{%- if cookiecutter.use_mqtt %}
+    # The MQTT topic (or topic filter) the vendor publishes its pushes to; empty: none.
+    mqtt_topic: str = ""
+{%- endif %}
 
     @abstractmethod
     def list_devices(self) -> list[DeviceInfo]:

@@ -75,10 +75,16 @@ class HTTPVendorClient(VendorClient):
         timeout: float = 10.0,
         batch_size: int | None = None,
         webhook_secret: str = "",
+{%- if cookiecutter.use_mqtt %}
+        mqtt_topic: str = "",
+{%- endif %}
     ):
         if batch_size is not None:
             self.batch_size = batch_size
         self.webhook_secret = webhook_secret
+{%- if cookiecutter.use_mqtt %}
+        self.mqtt_topic = mqtt_topic
+{%- endif %}
         self.base_url = base_url
         self.api_token = api_token
         self.timeout = timeout

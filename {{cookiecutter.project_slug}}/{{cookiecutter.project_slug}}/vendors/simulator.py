@@ -14,6 +14,10 @@ It pushes too (`manage.py simulate_push webhook`): a POST to /webhooks/simulator
 what the example API's GET state answers (example_api.py) with an id of its own, {"id",
 "devices": [{"id", "online", "status", "readings"}]}, signed with the simulator's
 webhook_secret; SimulatorClient.parse_push reads it back.
+{%- if cookiecutter.use_mqtt %}
+`manage.py simulate_push mqtt` publishes the same bodies, unsigned, to its mqtt_topic on the
+MQTT broker, where `manage.py consume_mqtt` receives them.
+{%- endif %}
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ class SimulatorOptions:
     reading_period: int = 60  # seconds: one reading per device per period
     batch_size: int = 100  # device ids one read may carry
     webhook_secret: str = ""  # what its pushes are signed with (empty: it does not push)
+{%- if cookiecutter.use_mqtt %}
+    mqtt_topic: str = ""  # where it publishes its pushes (empty: not to an MQTT broker)
+{%- endif %}
     seed: int = 0
 
 
@@ -272,6 +279,9 @@ class SimulatorClient(VendorClient):
         # The options are the simulated cloud's, shared with the HTTP simulator: read them there.
         self.batch_size = simulated_cloud().options.batch_size
         self.webhook_secret = simulated_cloud().options.webhook_secret
+{%- if cookiecutter.use_mqtt %}
+        self.mqtt_topic = simulated_cloud().options.mqtt_topic
+{%- endif %}
 
     def list_devices(self) -> list[DeviceInfo]:
         with limiter_for(self.vendor).call():

@@ -90,6 +90,16 @@ SETTINGS = (
         description="The secret {name} signs its webhooks with (empty: it does not push).",
         comment="Set when the vendor pushes: its webhooks are verified with it (api/webhooks.py).",
     ),
+{%- if cookiecutter.use_mqtt %}
+    Setting(
+        option="mqtt_topic",
+        suffix="MQTT_TOPIC",
+        default='""',
+        example="",
+        description="The MQTT topic {name} publishes its pushes to (empty: it does not).",
+        comment="Set when the vendor publishes to the MQTT broker: consume_mqtt subscribes to it.",
+    ),
+{%- endif %}
 )
 
 
@@ -142,8 +152,19 @@ def read(root: Path, path: Path) -> str:
         raise SkeletonError(f"{path} is missing: run the command in the project's root.") from None
 
 
+# The client's docstring on the settings of a vendor that pushes.
+PUSH_SETTINGS = """\
+    WEBHOOK_SECRET            for a vendor that pushes: what it signs its webhooks with
+                              (empty: it does not push; parse_push below reads them)
+{%- if cookiecutter.use_mqtt %}
+    MQTT_TOPIC                for a vendor that publishes to the MQTT broker: the topic
+                              consume_mqtt subscribes to (empty: none; parse_push reads them)
+{%- endif %}"""
+
+
 def rendered(template: str, vendor: NewVendor) -> str:
     return Template((TEMPLATES / template).read_text()).substitute(
+        push_settings=PUSH_SETTINGS,
         vendor_name=vendor.name,
         module=vendor.module,
         class_name=vendor.class_name,

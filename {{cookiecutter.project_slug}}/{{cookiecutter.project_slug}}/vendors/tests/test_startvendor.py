@@ -30,6 +30,9 @@ VARIABLES = {
     "SHELLY_CLOUD_MAX_CALLS_AT_ONCE": False,
     "SHELLY_CLOUD_MAX_REQUESTS_PER_SECOND": False,
     "SHELLY_CLOUD_WEBHOOK_SECRET": False,
+{%- if cookiecutter.use_mqtt %}
+    "SHELLY_CLOUD_MQTT_TOPIC": False,
+{%- endif %}
 }
 
 

@@ -1,3 +1,17 @@
+{% if cookiecutter.use_mqtt -%}
+"""Push readings as a vendor would: `manage.py simulate_push webhook --readings 10`, or
+`manage.py simulate_push mqtt --readings 10`.
+
+Each simulated device (or each one named with --devices) pushes its latest N readings, one
+push per reading period, oldest first. `webhook` sends each device's push, signed, to the
+project's webhook for the simulated vendor (by default the dev server's,
+http://127.0.0.1:8000/webhooks/simulator/), signed with SIMULATOR_WEBHOOK_SECRET as
+api/webhooks.py checks it. `mqtt` publishes one message per reading period, holding every
+device's push, to SIMULATOR_MQTT_TOPIC on the broker at MQTT_URL at QoS 1, for `manage.py
+consume_mqtt` to receive. The bodies are the ones simulator.py describes: the demo and the
+tests have a pushing vendor without hardware. Pushing the same readings again stores nothing
+twice.
+{%- else -%}
 """Push readings as a vendor would: `manage.py simulate_push webhook --readings 10`.
 
 Each simulated device (or each one named with --devices) pushes its latest N readings, one
@@ -6,6 +20,7 @@ signed push per reading period, oldest first, to the project's webhook for the s
 simulator.py describes, signed with SIMULATOR_WEBHOOK_SECRET as api/webhooks.py checks it: the
 demo and the tests have a pushing vendor without hardware. Pushing the same readings again
 stores nothing twice.
+{%- endif %}
 
 With --every SECONDS it then goes on, as a live vendor does: each device pushes its current
 reading every SECONDS until the command is stopped (Ctrl+C). A round the server refuses, or
@@ -17,27 +32,50 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+{%- if cookiecutter.use_mqtt %}
+from django.conf import settings
+{%- endif %}
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
 from django.utils import timezone
+{%- if cookiecutter.use_mqtt %}
+
+from config.mqtt import BrokerURLError, broker_from_url
+{%- endif %}
 
 from ...models import SimulatedDevice
+{%- if cookiecutter.use_mqtt %}
+from ...mqtt_push import PublishFailed, publish
+{%- endif %}
 from ...signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from ...simulator import SimulatedCloud, simulated_cloud
 from ...simulator_api import report_json
 
 DEFAULT_URL = "http://127.0.0.1:8000/webhooks/simulator/"
 
+# One round: what the chosen devices push at each of the moments, oldest first; it says in
+# one line what was taken, or raises CommandError.
+Round = Callable[[Iterable[SimulatedDevice], list[datetime]], str]
+
 
 class Command(BaseCommand):
+{%- if cookiecutter.use_mqtt %}
+    help = "Push readings of the simulated devices to the project's webhook or MQTT broker."
+{%- else %}
     help = "Push signed readings of the simulated devices to the project's webhook."
+{%- endif %}
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("transport", choices=["webhook"], help="how the vendor pushes")
+        parser.add_argument(
+            "transport",
+            choices={{ '["webhook", "mqtt"]' if cookiecutter.use_mqtt else '["webhook"]' }},
+            help="how the vendor pushes",
+        )
         parser.add_argument(
             "--readings", type=int, default=1, help="reading periods each device pushes (1)"
         )
@@ -55,6 +93,7 @@ class Command(BaseCommand):
     def handle(
         self,
         *args: Any,
+        transport: str,
         readings: int,
         devices: list[str] | None,
         url: str,
@@ -66,59 +105,97 @@ class Command(BaseCommand):
         if every is not None and every <= 0:
             raise CommandError("--every must be a number of seconds above 0.")
         cloud = simulated_cloud()
-        if not cloud.options.webhook_secret:
-            raise CommandError(
-                "SIMULATOR_WEBHOOK_SECRET is not set: set it, here and on the server."
-            )
         chosen = SimulatedDevice.objects.order_by("vendor_device_id")
         if devices:
             chosen = chosen.filter(vendor_device_id__in=devices)
         if not chosen.exists():
             raise CommandError("No simulated device to push for: run `manage.py seed_demo` first.")
-        period = timedelta(seconds=cloud.options.reading_period)
-        now = timezone.now()
         with httpx.Client(timeout=10.0) as http:
+{%- if cookiecutter.use_mqtt %}
+            send = publisher(cloud) if transport == "mqtt" else pusher(cloud, http, url)
+{%- else %}
+            send = pusher(cloud, http, url)
+{%- endif %}
+            period = timedelta(seconds=cloud.options.reading_period)
+            now = timezone.now()
             moments = [now - back * period for back in reversed(range(readings))]
             if every is None:
-                pushes, new_rows = push_round(http, url, cloud, chosen, moments)
-                self.stdout.write(f"{pushes} pushes accepted by {url}: {new_rows} new rows.")
-                return
-            self.stdout.write(f"Pushing every {every:g} s to {url}; Ctrl+C stops.")
-            try:
-                while True:
-                    try:
-                        # Read again: a device switched since pushes its new state.
-                        pushes, new_rows = push_round(http, url, cloud, chosen.all(), moments)
-                    except CommandError as error:
-                        self.stderr.write(str(error))
-                    else:
-                        self.stdout.write(f"{pushes} pushes: {new_rows} new rows.")
-                    time.sleep(every)
-                    moments = [timezone.now()]
-            except KeyboardInterrupt:
-                self.stdout.write("Stopped.")
+                self.stdout.write(send(chosen, moments))
+            else:
+                self.repeat(send, chosen, moments, every)
+
+    def repeat(
+        self, send: Round, chosen: QuerySet[SimulatedDevice], moments: list[datetime], every: float
+    ) -> None:
+        self.stdout.write(f"Pushing every {every:g} s; Ctrl+C stops.")
+        try:
+            while True:
+                try:
+                    # Read again: a device switched since pushes its new state.
+                    self.stdout.write(send(chosen.all(), moments))
+                except CommandError as error:
+                    self.stderr.write(str(error))
+                time.sleep(every)
+                moments = [timezone.now()]
+        except KeyboardInterrupt:
+            self.stdout.write("Stopped.")
 
 
-def push_round(
-    http: httpx.Client,
-    url: str,
-    cloud: SimulatedCloud,
-    devices: Iterable[SimulatedDevice],
-    moments: list[datetime],
-) -> tuple[int, int]:
-    """Each device pushes its report at each moment, oldest first; return the pushes made and
-    the rows they added."""
-    pushes = new_rows = 0
+def pusher(cloud: SimulatedCloud, http: httpx.Client, url: str) -> Round:
+    """Rounds of signed pushes to the webhook at `url`, one per device and moment."""
+    secret = cloud.options.webhook_secret
+    if not secret:
+        raise CommandError("SIMULATOR_WEBHOOK_SECRET is not set: set it, here and on the server.")
+
+    def send(chosen: Iterable[SimulatedDevice], moments: list[datetime]) -> str:
+        pushes = new_rows = 0
+        for reports in pushed_bodies(cloud, chosen, moments):
+            for report in reports:
+                # Each push its own id, as vendors' pushes have: the same readings pushed
+                # twice within a second are two pushes, not a replay.
+                body = json.dumps({"id": uuid.uuid4().hex, "devices": [report]}).encode()
+                new_rows += push(http, url, secret, body)
+                pushes += 1
+        return f"{pushes} pushes accepted by {url}: {new_rows} new rows."
+
+    return send
+{%- if cookiecutter.use_mqtt %}
+
+
+def publisher(cloud: SimulatedCloud) -> Round:
+    """Rounds of messages to the simulated vendor's topic, one per moment holding every
+    device's push."""
+    topic = cloud.options.mqtt_topic
+    if not topic:
+        raise CommandError("SIMULATOR_MQTT_TOPIC is not set: set it, here and for consume_mqtt.")
+    try:
+        broker = broker_from_url(settings.MQTT_URL)
+    except BrokerURLError as error:
+        raise CommandError(str(error)) from None
+
+    def send(chosen: Iterable[SimulatedDevice], moments: list[datetime]) -> str:
+        devices = list(chosen)
+        bodies = (
+            json.dumps({"id": uuid.uuid4().hex, "devices": reports}).encode()
+            for reports in pushed_bodies(cloud, devices, moments)
+        )
+        try:
+            published = publish(broker, topic, bodies)
+        except PublishFailed as error:
+            raise CommandError(str(error)) from None
+        return f"{published} messages of {len(devices)} devices published to {topic} on {broker}."
+
+    return send
+{%- endif %}
+
+
+def pushed_bodies(
+    cloud: SimulatedCloud, chosen: Iterable[SimulatedDevice], moments: list[datetime]
+) -> Iterator[list[dict]]:
+    """Per moment, in order, what each chosen device pushes of it."""
+    devices = list(chosen)
     for moment in moments:
-        for device in devices:
-            report = cloud.report_of(device, moment)
-            # Each push its own id, as vendors' pushes have: the same readings pushed twice
-            # within a second are two pushes, not a replay.
-            push_json = {"id": uuid.uuid4().hex, "devices": [report_json(report)]}
-            body = json.dumps(push_json).encode()
-            new_rows += push(http, url, cloud.options.webhook_secret, body)
-            pushes += 1
-    return pushes, new_rows
+        yield [report_json(cloud.report_of(device, moment)) for device in devices]
 
 
 def push(http: httpx.Client, url: str, secret: str, body: bytes) -> int:
