@@ -47,9 +47,26 @@ def loads(text: str | bytes) -> Any:
         raise
     except ValueError as error:  # not JSON, not UTF-8, or an integer of over 4,300 digits
         raise UnsafeJSON(str(error)) from None
-    if any(too_deep(item, depth) for item, _, depth in walk(value)):
+    if nested_deeper(value, MAX_DEPTH):
         raise UnsafeJSON(f"nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def nested_deeper(value: Any, levels: int) -> bool:
+    """Whether containers in `value` nest more than `levels` deep (the value itself is the
+    first level). One pass per level over the containers alone: every push and request body
+    is checked, and most of what they hold are numbers and strings."""
+    containers = [value] if isinstance(value, dict | list) else []
+    for _ in range(levels):
+        containers = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, dict | list)
+        ]
+        if not containers:
+            return False
+    return True
 
 
 def walk(value: Any) -> Iterator[tuple[Any, tuple | None, int]]:
