@@ -52,6 +52,10 @@ PROJECT_IMPORTS = frozenset(
 )
 # And those it imports in celery-beat mode; a name is refused in either mode.
 SCHEDULER_IMPORTS = frozenset({"celery", "fakeredis", "kombu", "redbeat", "redis"})
+# Those a baked project imports with use_mqtt.
+MQTT_IMPORTS = frozenset({"paho"})
+# The options' own, each refused whatever the answers.
+OPTIONAL_IMPORTS = SCHEDULER_IMPORTS | MQTT_IMPORTS
 # The vendors package's own modules, which the vendor's client module sits beside; and
 # "vendor", whose client class would be VendorClient, the interface every client subclasses.
 RESERVED_VENDOR_MODULES = frozenset(
@@ -77,6 +81,9 @@ RESERVED_VENDOR_MODULES = frozenset(
 )
 # And the one it holds in celery-beat mode; taken in either mode.
 SCHEDULER_VENDOR_MODULES = frozenset({"redis_limits", "simulator_redis"})
+# The one the vendors package holds with use_mqtt.
+MQTT_VENDOR_MODULES = frozenset({"mqtt_push"})
+OPTIONAL_VENDOR_MODULES = SCHEDULER_VENDOR_MODULES | MQTT_VENDOR_MODULES
 
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 # Longer package names would push generated lines past the line length ruff enforces.
@@ -96,7 +103,7 @@ UNSAFE_TEXT = re.compile(r'["\\\n]')
 
 
 def shadowed_import(name: str) -> bool:
-    return name in PROJECT_IMPORTS | SCHEDULER_IMPORTS or name in sys.stdlib_module_names
+    return name in PROJECT_IMPORTS | OPTIONAL_IMPORTS or name in sys.stdlib_module_names
 
 
 def name_problem(name: str, max_length: int, reserved: frozenset[str] = frozenset()) -> str | None:
@@ -162,7 +169,7 @@ def project_slug(project_name: str) -> str:
 
 
 def vendor_module(vendor_name: str) -> str:
-    taken = RESERVED_VENDOR_MODULES | SCHEDULER_VENDOR_MODULES
+    taken = RESERVED_VENDOR_MODULES | OPTIONAL_VENDOR_MODULES
     return derived_name(vendor_name, MAX_VENDOR_MODULE_LENGTH, "my_vendor", taken)
 
 
@@ -192,7 +199,7 @@ def validate(answers: dict) -> list[str]:
     module = answers["__vendor_module"]
     if answers["vendor_name"].strip() and (
         problem := name_problem(
-            module, MAX_VENDOR_MODULE_LENGTH, RESERVED_VENDOR_MODULES | SCHEDULER_VENDOR_MODULES
+            module, MAX_VENDOR_MODULE_LENGTH, RESERVED_VENDOR_MODULES | OPTIONAL_VENDOR_MODULES
         )
     ):
         problems.append(

@@ -15,12 +15,17 @@ from .baking import PROJECT_TEMPLATE, rendered_answers
 from .test_hooks import DEFAULTS, SUGGESTION
 
 VENDORS_PACKAGE = PROJECT_TEMPLATE / "{{cookiecutter.project_slug}}" / "vendors"
-# Top-level names in the module the vendor's client class is defined beside.
+# A line that is a Jinja tag alone: the module's optional parts are kept whole without them.
+JINJA_TAG_LINE = re.compile(r"^[ \t]*\{%.*%\}[ \t]*\n", re.M)
+# Top-level names in the module the vendor's client class is defined beside, whatever the
+# answers.
 VENDOR_BASE_NAMES = {
     node.name
-    for node in ast.parse((VENDORS_PACKAGE / "base.py").read_text()).body
+    for node in ast.parse(JINJA_TAG_LINE.sub("", (VENDORS_PACKAGE / "base.py").read_text())).body
     if isinstance(node, ast.ClassDef | ast.FunctionDef)
 }
+
+
 IMPORTED = re.compile(r"^[ \t]*(?:from ([A-Za-z_]\w*)[\w.]* import |import ([A-Za-z_]\w*))", re.M)
 
 # Whatever a person may type: any Unicode, words of several scripts, and long names.
@@ -116,7 +121,7 @@ def test_any_vendor_name_gives_a_module_and_class_the_hook_accepts(pre_gen, vend
 
     assert module.isidentifier() and module.islower() and not keyword.iskeyword(module)
     assert len(module) <= pre_gen.MAX_VENDOR_MODULE_LENGTH
-    assert module not in pre_gen.RESERVED_VENDOR_MODULES | pre_gen.SCHEDULER_VENDOR_MODULES
+    assert module not in pre_gen.RESERVED_VENDOR_MODULES | pre_gen.OPTIONAL_VENDOR_MODULES
     assert not pre_gen.shadowed_import(module)
     assert pre_gen.validate(DEFAULTS | {"__vendor_module": module}) == []
     assert client_class.isidentifier() and client_class not in VENDOR_BASE_NAMES
@@ -153,7 +158,7 @@ def test_every_module_of_the_vendors_package_is_reserved(pre_gen):
         path.stem for path in VENDORS_PACKAGE.iterdir() if not path.name.startswith(("_", "{{"))
     }
 
-    assert own_modules <= pre_gen.RESERVED_VENDOR_MODULES | pre_gen.SCHEDULER_VENDOR_MODULES
+    assert own_modules <= pre_gen.RESERVED_VENDOR_MODULES | pre_gen.OPTIONAL_VENDOR_MODULES
 
 
 def test_every_module_the_project_imports_or_holds_at_its_root_is_shadowed(pre_gen):

@@ -34,6 +34,14 @@ def to_ascii(text: str) -> str:
 SCHEDULER_IMPORTS: frozenset[str] = frozenset()
 SCHEDULER_VENDOR_MODULES: frozenset[str] = frozenset()
 {%- endif %}
+{%- if cookiecutter.use_mqtt %}
+{{ pre_gen_hook_definitions("MQTT_IMPORTS", "MQTT_VENDOR_MODULES") }}
+OPTIONAL_IMPORTS = SCHEDULER_IMPORTS | MQTT_IMPORTS
+OPTIONAL_VENDOR_MODULES = SCHEDULER_VENDOR_MODULES | MQTT_VENDOR_MODULES
+{%- else %}
+OPTIONAL_IMPORTS = SCHEDULER_IMPORTS
+OPTIONAL_VENDOR_MODULES = SCHEDULER_VENDOR_MODULES
+{%- endif %}
 
 {{ pre_gen_hook_definitions(
     "IDENTIFIER",
