@@ -17,7 +17,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+{%- if cookiecutter.scheduler == "celery-beat" %}
 from datetime import timedelta
+{%- endif %}
 from functools import partial
 from typing import Any, TypeVar
 
@@ -257,18 +259,11 @@ def add_partitions() -> Added:
 
 
 def prune_observations() -> Pruned:
-{%- if cookiecutter.scheduler == "celery-beat" %}
-    """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS, and exports
-    older than EXPORT_KEEP_HOURS; return how many rows went. On PostgreSQL, the readings'
-    partitions wholly past the window are dropped (observations/partitions.py)."""
-    now = timezone.now()
-    cutoff = now - timedelta(days=settings.OBSERVATION_RETENTION_DAYS)
-{%- else %}
     """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS; return how
     many rows went. On PostgreSQL, the readings' partitions wholly past the window are dropped
-    (observations/partitions.py)."""
-    cutoff = timezone.now() - timedelta(days=settings.OBSERVATION_RETENTION_DAYS)
-{%- endif %}
+    (observations/partitions.py).{% if cookiecutter.scheduler == "celery-beat" %} Exports go after EXPORT_KEEP_HOURS.{% endif %}"""
+    now = timezone.now()
+    cutoff = partitions.retention_cutoff(now)
     pruned = partitions.prune_readings(cutoff)
     heartbeats, _ = JobRun.objects.filter(started_at__lt=cutoff).delete()
 {%- if cookiecutter.scheduler == "celery-beat" %}
