@@ -17,13 +17,15 @@ that publishes per device sends them. Then it comes back and drains the backlog:
   acknowledged after its batch's commit; from the start of its first batch to the commit of
   its last (its JobRun rows), process start-up left out as it is from the reference.
 
-Both figures are readings per second: two per message.
+Both figures are readings per second (two per message), medians of RUNS runs, each on a fresh
+database.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import statistics
 import socket
 import subprocess
 import tempfile
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import psycopg
 
-from .__main__ import Project
+from .__main__ import RUNS, Project
 from .common import environment, say
 from .webhooks import PRODUCTION, push_bodies
 
@@ -203,17 +205,24 @@ def measure() -> dict:
     project = Project("mqtt", scheduler="heroku-scheduler", use_mqtt="yes")
     directory = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
     broker = Mosquitto(directory)
+    bares, storeds = [], []
     try:
-        database_url = project.fresh_database("mqtt")
-        project.manage(database_url, "seed_demo", "--devices", "100", "--history-days", "0")
         bodies_file = directory / "bodies.jsonl"
         bodies_file.write_bytes(b"\n".join(push_bodies(MESSAGES)) + b"\n")
-        bare = bare_subscriber(project, broker.port, "bench/bare", bodies_file)
-        stored = consume_mqtt(project, broker.port, bodies_file, database_url)
+        for attempt in range(RUNS):
+            database_url = project.fresh_database("mqtt")
+            project.manage(database_url, "seed_demo", "--devices", "100", "--history-days", "0")
+            bares.append(bare_subscriber(project, broker.port, "bench/bare", bodies_file))
+            storeds.append(consume_mqtt(project, broker.port, bodies_file, database_url))
+            say(
+                f"  run {attempt + 1}/{RUNS}: consume_mqtt {storeds[-1]:,.0f} readings/s, "
+                f"bare subscriber {bares[-1]:,.0f} readings/s"
+            )
     finally:
         broker.stop()
         project.drop_databases()
         shutil.rmtree(directory, ignore_errors=True)
+    stored, bare = statistics.median(storeds), statistics.median(bares)
     figures = {"mqtt_consumer_readings_per_s": stored, "mqtt_bare_readings_per_s": bare}
     say(
         f"  consume_mqtt {stored:,.0f} readings/s, bare subscriber {bare:,.0f} readings/s: "

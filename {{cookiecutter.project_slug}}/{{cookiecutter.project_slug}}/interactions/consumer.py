@@ -11,30 +11,39 @@ one transaction each, through interactions.jobs.store_pushed as a webhook's push
 stored when it holds MQTT_BATCH_MESSAGES messages or its first has waited MQTT_BATCH_SECONDS,
 and its messages are acknowledged after the commit. A consumer that dies before that leaves
 them unacknowledged, the broker sends them again, and storing them again adds no row: every
-reading is stored once. The broker sends at most MQTT_BATCH_MESSAGES unacknowledged messages
-(the session's Receive Maximum), so a batch can fill.
+reading is stored once.
+
+Batches are read and stored by a process of its own (StoringProcess), while the consumer's
+process receives the next one: Python runs one thread at a time, and receiving alone keeps one
+busy. The broker sends up to two batches of unacknowledged messages (the session's Receive
+Maximum), one being stored and one filling. Acknowledgements are sent by the consumer's process,
+which holds the connection, and only on the connection that received their messages: after a
+reconnection, the broker sends the messages again itself, under the same packet ids.
 
 A message no vendor's client can read (MalformedPush), or whose readings the database refuses,
-is logged once and acknowledged: sending it again would not make it readable, and it must not
-hold up the messages behind it. Each committed batch leaves a JobRun of `consume_mqtt`, the
-heartbeat health reads (mqtt_problems): a consumer that received messages and then receives
-none for MQTT_SILENT_AFTER_SECONDS raises an alert.
+is logged once and acknowledged with its batch: sending it again would not make it readable,
+and it must not hold up the messages behind it. Each committed batch leaves a JobRun of
+`consume_mqtt`, the heartbeat health reads (mqtt_problems): a consumer that received messages
+and then receives none for MQTT_SILENT_AFTER_SECONDS raises an alert.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import random
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from django.conf import settings
-from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connection, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
@@ -63,30 +72,54 @@ LAST_RETRY = 30.0
 REFUSALS_TO_FIX = {"Bad user name or password", "Not authorized", "Client identifier not valid"}
 # Seconds the broker has to answer a connection.
 CONNECT_TIMEOUT = 10.0
+# Seconds the storing process has to finish its batch once the consumer stops.
+STORING_TIMEOUT = 30.0
 # Unreadable: a body the client cannot parse; refused: readings the database cannot hold.
 UNSTORABLE = (DataError, IntegrityError, OverflowError)
 
 
 class ConsumerStopped(Exception):
-    """The broker refuses the consumer for a reason only its settings can fix: one line."""
+    """The consumer cannot go on (the broker refuses it for a reason only its settings can fix,
+    or its storing process has died): one line."""
+
+
+class BatchNotStored(Exception):
+    """The database did not take a batch: it stays unacknowledged, to be tried again."""
 
 
 @dataclass(frozen=True)
 class Received:
-    """A message read, waiting for its batch to be committed before it is acknowledged."""
+    """A message from a vendor's topic, waiting for its batch to be committed before it is
+    acknowledged."""
 
     mid: int
     qos: int
     topic: str
     vendor: str
-    reports: list[DeviceReport]
+    payload: bytes
 
 
 @dataclass(frozen=True)
 class Stored:
     messages: int
     new_rows: int
-    refused: int  # messages whose readings the database refused, acknowledged all the same
+    refused: int  # messages not stored, unreadable or refused by the database; acknowledged
+
+    def __add__(self, other: Stored) -> Stored:
+        return Stored(
+            self.messages + other.messages,
+            self.new_rows + other.new_rows,
+            self.refused + other.refused,
+        )
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A batch being stored, and the connection that received it."""
+
+    batch: list[Received]
+    received_at: datetime  # when its first message was
+    connection: int
 
 
 def subscriptions() -> dict[str, str]:
@@ -103,34 +136,51 @@ def retry_delay(previous: float) -> float:
     return min(LAST_RETRY, max(FIRST_RETRY, 2 * previous)) * random.uniform(0.8, 1.0)
 
 
+@dataclass(frozen=True)
+class Read:
+    """A message, and the reports its vendor's client read in it."""
+
+    message: Received
+    reports: list[DeviceReport]
+
+
 def store_batch(batch: list[Received], started_at: datetime) -> Stored:
-    """Store the batch's readings in one transaction with its JobRun; a message whose readings
-    the database refuses is found by storing the others one by one, and logged."""
+    """Read the batch's messages and store their readings in one transaction with its JobRun. A
+    message its vendor's client cannot read is logged and left out; one whose readings the
+    database refuses is found by storing the others one by one, and logged."""
+    read = []
+    for message in batch:
+        try:
+            read.append(Read(message, vendor_client(message.vendor).parse_push(message.payload)))
+        except MalformedPush as error:
+            dropped(message.topic, message.mid, str(error))
+    unreadable = len(batch) - len(read)
     try:
         with transaction.atomic():
-            new_rows = _store(batch)
+            new_rows = _store(read)
             _record(batch, new_rows, started_at)
-        return Stored(len(batch), new_rows, refused=0)
+        return Stored(len(batch), new_rows, refused=unreadable)
     except UNSTORABLE:
         pass
     new_rows = refused = 0
-    for message in batch:
+    for one in read:
         try:
             with transaction.atomic():
-                new_rows += _store([message])
+                new_rows += _store([one])
         except UNSTORABLE as error:
             refused += 1
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-            dropped(message.topic, message.mid, f"the readings cannot be stored: {first_line}")
+            why = f"the readings cannot be stored: {first_line}"
+            dropped(one.message.topic, one.message.mid, why)
     with transaction.atomic():
         _record(batch, new_rows, started_at)
-    return Stored(len(batch), new_rows, refused)
+    return Stored(len(batch), new_rows, unreadable + refused)
 
 
-def _store(batch: list[Received]) -> int:
+def _store(read: list[Read]) -> int:
     by_vendor: dict[str, list[DeviceReport]] = defaultdict(list)
-    for message in batch:
-        by_vendor[message.vendor] += message.reports
+    for one in read:
+        by_vendor[one.message.vendor] += one.reports
     return sum(len(store_pushed(vendor, reports).new_keys) for vendor, reports in by_vendor.items())
 
 
@@ -155,6 +205,131 @@ def dropped(topic: str, mid: int, why: str) -> None:
     logger.warning("MQTT message %d on %s dropped: %s", mid, topic, why)
 
 
+def stored_or_why_not(batch: list[Received], started_at: datetime) -> Stored | BatchNotStored:
+    """store_batch's answer; a database that did not take the batch is an answer too."""
+    try:
+        return store_batch(batch, started_at)
+    except DatabaseError as error:
+        return BatchNotStored(str(error).strip() or type(error).__name__)
+
+
+class Storer(Protocol):
+    """Stores the batches it is sent, one at a time, and answers each."""
+
+    def send(self, batch: list[Received], started_at: datetime) -> None: ...
+
+    def answered(self) -> bool: ...
+
+    def answer(self) -> Stored:
+        """The answer to the batch sent last, once it comes; BatchNotStored when the database
+        did not take it."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class StoringProcess:
+    """A process of its own that reads and stores each batch it is sent, while the consumer's
+    process receives the next one. Forked before the consumer connects, so it holds no part of
+    the broker's connection; it stops when the consumer closes the pipe (or dies), not on a
+    signal: Heroku's SIGTERM and a terminal's Ctrl+C reach every process of the dyno or the
+    terminal, and the consumer decides what is left to store."""
+
+    def __init__(self) -> None:
+        # The forked process must not share a database connection with this one.
+        connections.close_all()
+        context = multiprocessing.get_context("fork")
+        self.pipe, their_end = context.Pipe()
+        self.process = context.Process(
+            target=serve_batches, args=(their_end, self.pipe), name="mqtt-storing"
+        )
+        self.process.start()
+        their_end.close()
+        # Its first word: it ignores signals from now on.
+        self.answer_or_death()
+
+    def answer_or_death(self) -> Any:
+        try:
+            return self.pipe.recv()
+        except (EOFError, OSError):
+            raise self.died() from None
+
+    def send(self, batch: list[Received], started_at: datetime) -> None:
+        try:
+            self.pipe.send((batch, started_at))
+        except OSError:
+            raise self.died() from None
+
+    def answered(self) -> bool:
+        return self.pipe.poll()
+
+    def answer(self) -> Stored:
+        answer = self.answer_or_death()
+        if isinstance(answer, BatchNotStored):
+            raise answer
+        return answer
+
+    def died(self) -> ConsumerStopped:
+        self.process.join(timeout=5)
+        return ConsumerStopped(
+            f"The storing process stopped (exit code {self.process.exitcode}): the broker "
+            "sends what it had not stored again when the consumer starts again."
+        )
+
+    def close(self) -> None:
+        if self.pipe.closed:
+            return
+        self.pipe.close()
+        self.process.join(timeout=STORING_TIMEOUT)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+
+
+def serve_batches(batches: Connection, consumers_end: Connection) -> None:
+    """The storing process: store each batch that comes, answer, until the pipe closes."""
+    consumers_end.close()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    batches.send("ready")
+    try:
+        while True:
+            try:
+                batch, started_at = batches.recv()
+            except EOFError:
+                return
+            answer = stored_or_why_not(batch, started_at)
+            if isinstance(answer, BatchNotStored):
+                connection.close()  # the next batch opens a new one
+            batches.send(answer)
+    finally:
+        connection.close()
+
+
+class StoringHere:
+    """Stores each batch in this process as it is sent: for tests, with a fake broker."""
+
+    def __init__(self) -> None:
+        self.last: Stored | BatchNotStored | None = None
+
+    def send(self, batch: list[Received], started_at: datetime) -> None:
+        self.last = stored_or_why_not(batch, started_at)
+
+    def answered(self) -> bool:
+        return self.last is not None
+
+    def answer(self) -> Stored:
+        answer, self.last = self.last, None
+        if answer is None:
+            raise RuntimeError("no batch was sent")
+        if isinstance(answer, BatchNotStored):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        pass
+
+
 class Consumer:
     """Receives messages on `client`, stores them in batches and acknowledges them after the
     commit; run() until stop()."""
@@ -168,6 +343,7 @@ class Consumer:
         batch_messages: int,
         batch_seconds: float,
         session_expiry: int,
+        storer: Storer,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -182,7 +358,11 @@ class Consumer:
         self.pending: list[Received] = []
         self.first_at: float | None = None
         self.first_received_at: datetime | None = None
+        self.storer = storer
+        self.in_flight: InFlight | None = None
         self.connected = False
+        # Counts the connections that ended: a batch is acknowledged only on its own.
+        self.connection = 0
         self.refusal: str | None = None
         self.stopping = False
         self.retry_at = 0.0
@@ -192,8 +372,9 @@ class Consumer:
         client.on_message = self.on_message
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = session_expiry
-        # The most messages the broker sends before they are acknowledged: a whole batch.
-        properties.ReceiveMaximum = min(batch_messages, 65535)
+        # The most messages the broker sends before they are acknowledged: a batch being
+        # stored and the next one, filling meanwhile.
+        properties.ReceiveMaximum = min(2 * batch_messages, 65535)
         client.connect_async(
             broker.host, broker.port, keepalive=60, clean_start=False, properties=properties
         )
@@ -208,18 +389,25 @@ class Consumer:
             if not self.connected:
                 self.connect()
                 continue
-            self.client.loop(timeout=0.05)
-            if self.due() and self.clock() >= self.retry_at:
+            # While a batch is stored, the loop looks at it more often than it waits for the
+            # broker, to acknowledge it soon after its commit.
+            received = len(self.pending)
+            self.client.loop(timeout=0.005 if self.in_flight else 0.05)
+            # Whether the batch is stored is asked when it matters: once the next batch is due,
+            # or no message came. Not after every message: each asking is a system call.
+            asking = self.due() or len(self.pending) == received
+            if self.in_flight and asking and self.storer.answered():
                 try:
-                    self.flush()
+                    self.acknowledge()
                     delay = 0.0
-                except DatabaseError as error:
+                except BatchNotStored as error:
                     # The database is away: the batch stays unacknowledged and is tried again
-                    # later, on a new connection; the loop keeps the broker's connection alive.
-                    connection.close()
+                    # later; the loop keeps the broker's connection alive meanwhile.
                     delay = retry_delay(delay)
                     self.retry_at = self.clock() + delay
                     logger.error("MQTT batch not stored, trying again in %.0f s: %s", delay, error)
+            if not self.in_flight and self.due() and self.clock() >= self.retry_at:
+                self.store_in_hand()
         self.finish()
 
     def connect(self) -> None:
@@ -285,25 +473,24 @@ class Consumer:
         if self.connected and not self.stopping:
             logger.warning("Disconnected from MQTT broker %s: %s", self.broker, reason_code)
         self.connected = False
+        self.connection += 1
         # Not committed, so not acknowledged: the broker sends them again in the session that
         # resumes, under the same packet ids, and an id acknowledged twice is one too many.
+        # (So is the batch being stored: it is not acknowledged on the next connection.)
         self.pending.clear()
         self.first_at = None
 
     def on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         vendor = self.vendor_of(message.topic)
-        try:
-            if vendor is None:
-                raise MalformedPush("no vendor publishes to this topic")
-            reports = vendor_client(vendor).parse_push(bytes(message.payload))
-        except MalformedPush as error:
-            dropped(message.topic, message.mid, str(error))
+        if vendor is None:
+            dropped(message.topic, message.mid, "no vendor publishes to this topic")
             client.ack(message.mid, message.qos)
             return
         if not self.pending:
             self.first_at = self.clock()
             self.first_received_at = timezone.now()
-        self.pending.append(Received(message.mid, message.qos, message.topic, vendor, reports))
+        payload = bytes(message.payload)
+        self.pending.append(Received(message.mid, message.qos, message.topic, vendor, payload))
 
     def vendor_of(self, topic: str) -> str | None:
         # Remembered: paho builds a matcher on each call, and a topic (a vendor's, or one of
@@ -326,29 +513,55 @@ class Consumer:
             return True
         return self.first_at is not None and self.clock() - self.first_at >= self.batch_seconds
 
-    def flush(self) -> None:
-        """Store the messages in hand in one transaction, then acknowledge them."""
-        if not self.pending:
-            return
-        batch = self.pending
-        stored = store_batch(batch, self.first_received_at or timezone.now())
+    def take(self) -> tuple[list[Received], datetime]:
+        """The messages in hand, and when the first of them was received; none are left."""
+        batch, started_at = self.pending, self.first_received_at or timezone.now()
         self.pending = []
         self.first_at = None
-        for message in batch:
-            self.client.ack(message.mid, message.qos)
-        self.stored = Stored(
-            self.stored.messages + stored.messages,
-            self.stored.new_rows + stored.new_rows,
-            self.stored.refused + stored.refused,
-        )
+        return batch, started_at
+
+    def store_in_hand(self) -> None:
+        """Send the messages in hand to be stored."""
+        batch, received_at = self.take()
+        self.storer.send(batch, received_at)
+        self.in_flight = InFlight(batch, received_at, self.connection)
+
+    def acknowledge(self) -> None:
+        """Wait for the batch in flight to be stored, and acknowledge it on the connection that
+        received it. A batch the database did not take raises BatchNotStored, back in hand to
+        be tried again."""
+        in_flight, self.in_flight = self.in_flight, None
+        if in_flight is None:
+            return
+        try:
+            stored = self.storer.answer()
+        except BatchNotStored:
+            if in_flight.connection == self.connection:
+                self.pending[:0] = in_flight.batch
+                self.first_at = self.first_at or self.clock()
+                self.first_received_at = in_flight.received_at
+            raise
+        self.stored += stored
+        if in_flight.connection == self.connection:
+            for message in in_flight.batch:
+                self.client.ack(message.mid, message.qos)
+
+    def flush(self) -> None:
+        """Store the messages in hand in one transaction, then acknowledge them."""
+        if self.pending:
+            self.store_in_hand()
+            self.acknowledge()
 
     def finish(self) -> None:
         """Store and acknowledge what is in hand, and leave the broker; the session stays."""
-        if self.connected:
-            try:
+        try:
+            self.acknowledge()
+            if self.connected:
                 self.flush()
-            except DatabaseError as error:
-                logger.error("MQTT batch not stored; the broker will send it again: %s", error)
+        except BatchNotStored as error:
+            logger.error("MQTT batch not stored; the broker will send it again: %s", error)
+        self.storer.close()
+        if self.connected:
             self.client.disconnect()
             deadline = self.clock() + 5.0
             while self.connected and self.clock() < deadline:

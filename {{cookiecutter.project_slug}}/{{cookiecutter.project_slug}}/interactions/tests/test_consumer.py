@@ -1,10 +1,13 @@
 """consume_mqtt's consumer, with a fake paho client: batches stored by count or time and
 acknowledged after their commit, unreadable messages acknowledged and logged, the database or
-the broker away, SIGTERM, and the silence health reports. tests/test_mqtt_broker.py runs the
-command against a real broker."""
+the broker away, SIGTERM, the storing process, and the silence health reports.
+test_consumer_on_a_broker.py runs the consumer against a real broker."""
 
 import json
 import logging
+import os
+import signal
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +23,16 @@ from config.mqtt import Broker, BrokerURLError, broker_from_url
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute
 from .. import consumer as consumer_module
-from ..consumer import CONSUMER, Consumer, ConsumerStopped, subscriptions
+from ..consumer import (
+    CONSUMER,
+    BatchNotStored,
+    Consumer,
+    ConsumerStopped,
+    Storer,
+    StoringHere,
+    StoringProcess,
+    subscriptions,
+)
 from ..health import check_health
 from ..models import Alert, JobRun
 
@@ -135,7 +147,9 @@ def clock():
     return Clock()
 
 
-def consumer_of(client: FakeClient, clock: Clock, batch_messages: int = 3) -> Consumer:
+def consumer_of(
+    client: FakeClient, clock: Clock, batch_messages: int = 3, storer: Storer | None = None
+) -> Consumer:
     consumer = Consumer(
         client,  # type: ignore[arg-type]
         BROKER,
@@ -143,6 +157,7 @@ def consumer_of(client: FakeClient, clock: Clock, batch_messages: int = 3) -> Co
         batch_messages=batch_messages,
         batch_seconds=1.0,
         session_expiry=3600,
+        storer=storer or StoringHere(),
         clock=clock,
         sleep=clock.sleep,
     )
@@ -150,12 +165,13 @@ def consumer_of(client: FakeClient, clock: Clock, batch_messages: int = 3) -> Co
     return consumer
 
 
-def test_it_asks_the_broker_for_a_persistent_session_and_a_batch_in_flight(client, clock):
+def test_it_asks_the_broker_for_a_persistent_session_and_two_batches_in_flight(client, clock):
     consumer_of(client, clock, batch_messages=500)
 
     assert client.clean_start is False
     assert client.connect_properties.SessionExpiryInterval == 3600
-    assert client.connect_properties.ReceiveMaximum == 500
+    # One batch being stored, the next one filling meanwhile.
+    assert client.connect_properties.ReceiveMaximum == 1000
     assert client.subscribed == [TOPIC]
 
 
@@ -217,7 +233,7 @@ def test_a_batch_the_database_cannot_take_is_neither_acknowledged_nor_dropped(
         raise OperationalError("connection refused")
 
     monkeypatch.setattr(consumer_module, "store_pushed", database_away)
-    with pytest.raises(OperationalError):
+    with pytest.raises(BatchNotStored, match="connection refused"):
         consumer.flush()
     assert client.acked == []
 
@@ -238,11 +254,15 @@ def test_a_message_no_client_can_read_is_acknowledged_and_logged_once(
         client.loop()
         consumer.flush()
 
-    assert client.acked == [unreadable, elsewhere, readable]
+    # A message of no vendor's topic at once; one its vendor cannot read with its batch.
+    assert client.acked == [elsewhere, unreadable, readable]
     assert Attribute.objects.count() == 1
-    dropped = warnings(caplog)
-    assert len(dropped) == 2
-    assert dropped[0].startswith(f"MQTT message {unreadable} on {TOPIC} dropped: ")
+    assert consumer.stored.refused == 1
+    assert warnings(caplog) == [
+        f"MQTT message {elsewhere} on someone/else dropped: no vendor publishes to this topic",
+        f"MQTT message {unreadable} on {TOPIC} dropped: the body is not JSON this project "
+        "reads: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+    ]
 
 
 def test_a_message_whose_readings_the_database_refuses_is_dropped_alone(
@@ -284,6 +304,21 @@ def test_messages_in_hand_when_the_connection_drops_are_left_to_the_broker(devic
 
     assert client.acked == []
     assert Attribute.objects.count() == 0
+
+
+def test_a_batch_stored_after_its_connection_dropped_is_left_to_the_broker(devices, client, clock):
+    consumer = consumer_of(client, clock)
+    client.deliver(body(["sensor-0"]))
+    client.loop()
+    consumer.store_in_hand()
+
+    client.on_disconnect(client, None, mqtt.DisconnectFlags(False), ReasonCode(14), None)
+    client.reconnect()
+    consumer.acknowledge()
+
+    # Stored, but the resumed session sends it again, under the same packet id.
+    assert Attribute.objects.count() == 1
+    assert client.acked == []
 
 
 def test_the_same_readings_received_again_add_no_row(devices, client, clock):
@@ -441,3 +476,129 @@ def test_the_consumer_keeps_a_day_of_its_runs(devices, client, clock):
     consumer.flush()
 
     assert JobRun.objects.filter(name=CONSUMER).count() == 2
+
+
+# The storing process, as consume_mqtt runs it: forked, storing in the test's database.
+
+
+@pytest.fixture
+def committed_devices(transactional_db):
+    return [DeviceFactory.create(vendor_device_id=f"sensor-{n}") for n in range(3)]
+
+
+@pytest.fixture
+def fork_storing_process(monkeypatch):
+    """Forks a storing process, its store_pushed replaced first when a test gives one: the
+    process takes the patch with it. Each is closed after the test."""
+    forked: list[StoringProcess] = []
+
+    def fork(store_pushed=None) -> StoringProcess:
+        if store_pushed is not None:
+            monkeypatch.setattr(consumer_module, "store_pushed", store_pushed)
+        forked.append(StoringProcess())
+        return forked[-1]
+
+    yield fork
+    for storer in forked:
+        storer.close()
+
+
+def test_a_batch_is_stored_by_a_process_of_its_own_while_the_next_is_received(
+    committed_devices, client, clock, fork_storing_process, tmp_path
+):
+    go_on = tmp_path / "go-on"
+    store_pushed = consumer_module.store_pushed
+
+    def store_when_told(vendor, reports):
+        (tmp_path / "stored-by").write_text(str(os.getpid()))
+        # Not forever: stored in the test's own process, the batch would block it.
+        deadline = time.monotonic() + 10
+        while not go_on.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return store_pushed(vendor, reports)
+
+    storer = fork_storing_process(store_when_told)
+    consumer = consumer_of(client, clock, batch_messages=2, storer=storer)
+    first = [client.deliver(body([sensor])) for sensor in ("sensor-0", "sensor-1")]
+    client.loop()
+    consumer.store_in_hand()
+    second = client.deliver(body(["sensor-2"]))
+    client.loop()
+
+    # The next message is received while the batch is being stored, elsewhere.
+    assert [message.mid for message in consumer.pending] == [second]
+    assert not storer.answered()
+    assert client.acked == []
+    go_on.touch()
+    consumer.acknowledge()
+    assert client.acked == first
+    assert client.rows_when_acked == [2, 2]
+    assert int((tmp_path / "stored-by").read_text()) != os.getpid()
+
+    consumer.flush()
+    assert client.acked == [*first, second]
+    assert consumer.stored.messages == 3
+
+
+def test_the_storing_process_answers_a_database_error_and_stores_the_batch_again(
+    committed_devices, client, clock, fork_storing_process, tmp_path
+):
+    tried = tmp_path / "tried"
+    store_pushed = consumer_module.store_pushed
+
+    def database_away_once(vendor, reports):
+        if not tried.exists():
+            tried.touch()
+            raise OperationalError("connection refused")
+        return store_pushed(vendor, reports)
+
+    consumer = consumer_of(client, clock, storer=fork_storing_process(database_away_once))
+    mid = client.deliver(body(["sensor-0"]))
+    client.loop()
+
+    with pytest.raises(BatchNotStored, match=r"^connection refused$"):
+        consumer.flush()
+    assert client.acked == []
+    assert [message.mid for message in consumer.pending] == [mid]
+
+    consumer.flush()
+    assert client.acked == [mid]
+    assert Attribute.objects.count() == 1
+
+
+def test_a_storing_process_that_dies_stops_the_consumer_with_one_line(
+    committed_devices, client, clock, fork_storing_process
+):
+    storer = fork_storing_process()
+    consumer = consumer_of(client, clock, storer=storer)
+    os.kill(storer.process.pid, signal.SIGKILL)
+    storer.process.join()
+    client.deliver(body(["sensor-0"]))
+    client.loop()
+
+    with pytest.raises(ConsumerStopped, match=r"^The storing process stopped \(exit code -9\)"):
+        consumer.flush()
+    assert client.acked == []
+
+
+def test_the_storing_process_outlives_sigterm_and_ends_when_the_consumer_stops(
+    committed_devices, client, clock, fork_storing_process
+):
+    # Heroku's SIGTERM reaches every process of the dyno: the consumer says when to stop.
+    storer = fork_storing_process()
+    consumer = consumer_of(client, clock, storer=storer)
+    os.kill(storer.process.pid, signal.SIGTERM)
+    mids = [client.deliver(body([device.vendor_device_id])) for device in committed_devices]
+    real_loop = client.loop
+
+    def loop_then_sigterm(timeout=1.0):
+        real_loop()
+        consumer.stop()
+        return mqtt.MQTT_ERR_SUCCESS
+
+    client.loop = loop_then_sigterm
+    consumer.run()
+
+    assert client.acked == mids
+    assert Attribute.objects.count() == 3
+    assert storer.process.exitcode == 0

@@ -27,7 +27,7 @@ from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute
 from ...vendors.mqtt_push import publish
 from ...vendors.simulator import simulated_cloud
-from ..consumer import Consumer
+from ..consumer import Consumer, StoringProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,6 +93,7 @@ class Running:
             batch_messages=20,
             batch_seconds=0.2,
             session_expiry=60,
+            storer=StoringProcess(),
         )
         self.thread = threading.Thread(target=self.run)
         self.thread.start()

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.mqtt import BrokerURLError, broker_from_url, new_client
 
-from ...consumer import Consumer, ConsumerStopped, subscriptions
+from ...consumer import Consumer, ConsumerStopped, StoringProcess, subscriptions
 
 
 class Command(BaseCommand):
@@ -36,24 +36,29 @@ class Command(BaseCommand):
                 "No vendor publishes to MQTT: set a vendor's MQTT topic setting, "
                 "e.g. SIMULATOR_MQTT_TOPIC=simulator/pushes."
             )
-        client = new_client(broker, client_id=settings.MQTT_CLIENT_ID, manual_ack=True)
-        consumer = Consumer(
-            client,
-            broker,
-            topics,
-            batch_messages=settings.MQTT_BATCH_MESSAGES,
-            batch_seconds=settings.MQTT_BATCH_SECONDS,
-            session_expiry=settings.MQTT_SESSION_EXPIRY_SECONDS,
-        )
-        signal.signal(signal.SIGTERM, consumer.stop)
-        signal.signal(signal.SIGINT, consumer.stop)
-        self.stdout.write(
-            f"Receiving {', '.join(sorted(topics))} from {broker} as {settings.MQTT_CLIENT_ID}."
-        )
+        # First, before the broker's connection exists: the storing process is forked.
+        storer = StoringProcess()
         try:
+            client = new_client(broker, client_id=settings.MQTT_CLIENT_ID, manual_ack=True)
+            consumer = Consumer(
+                client,
+                broker,
+                topics,
+                batch_messages=settings.MQTT_BATCH_MESSAGES,
+                batch_seconds=settings.MQTT_BATCH_SECONDS,
+                session_expiry=settings.MQTT_SESSION_EXPIRY_SECONDS,
+                storer=storer,
+            )
+            signal.signal(signal.SIGTERM, consumer.stop)
+            signal.signal(signal.SIGINT, consumer.stop)
+            self.stdout.write(
+                f"Receiving {', '.join(sorted(topics))} from {broker} as {settings.MQTT_CLIENT_ID}."
+            )
             consumer.run()
         except ConsumerStopped as error:
             raise CommandError(str(error)) from None
+        finally:
+            storer.close()
         stored = consumer.stored
         self.stdout.write(
             f"Stopped: {stored.messages:,} messages stored ({stored.new_rows:,} new rows, "
