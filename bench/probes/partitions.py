@@ -194,8 +194,12 @@ def prune(days: list[datetime]) -> dict:
             cursor.execute(f"DELETE FROM {REFERENCE} WHERE valid_at < %s", [cutoff])
             count = cursor.rowcount
         timings[reference].append((time.perf_counter() - started) * 1000)
-        # A partition of each readings table: the statuses' is empty here.
-        assert (pruned.rows, pruned.partitions) == (count, 2), (pruned, count)
+        # A partition of each readings table (the statuses' is empty here), dropped whole:
+        # none of the rows the reference deleted is left, and none was deleted one by one.
+        assert (pruned.rows, pruned.partitions) == (0, 2), (pruned, count)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE valid_at < %s", [cutoff])
+            assert cursor.fetchone() == (0,)
         reads.say(
             f"  run {run + 1}/{2 * RUNS}: {count:,} rows: dropped in {timings['drop'][-1]:,.0f} "
             f"ms, deleted in {timings[reference][-1]:,.0f} ms ({reference})"

@@ -74,18 +74,27 @@ class Added:
 
 @dataclass(frozen=True)
 class Pruned:
-    """What a prune of readings did: whole partitions dropped, and rows deleted (those of the
-    dropped partitions included)."""
+    """What a prune of readings did: whole partitions dropped, with the disk space they took,
+    and rows deleted one by one. A dropped partition's rows are not counted: counting them
+    would read every one, the very work that dropping saves."""
 
     rows: int = 0
     partitions: int = 0
+    partition_bytes: int = 0
 
     def __add__(self, other: Pruned) -> Pruned:
-        return Pruned(self.rows + other.rows, self.partitions + other.partitions)
+        return Pruned(
+            self.rows + other.rows,
+            self.partitions + other.partitions,
+            self.partition_bytes + other.partition_bytes,
+        )
 
     def __str__(self) -> str:
-        dropped = f" ({self.partitions} partitions dropped)" if self.partitions else ""
-        return f"{self.rows:,} rows deleted{dropped}"
+        deleted = f"{self.rows:,} rows deleted"
+        if not self.partitions:
+            return deleted
+        megabytes = self.partition_bytes / 1_000_000
+        return f"{self.partitions} partitions dropped ({megabytes:,.1f} MB), {deleted}"
 
 
 def partition_width(retention_days: int) -> timedelta:
@@ -222,9 +231,9 @@ def _attach_partition(cursor: CursorWrapper, table: str, start: datetime, end: d
 def prune_readings(cutoff: datetime) -> Pruned:
     """Delete the readings taken before `cutoff`, in one transaction.
 
-    On PostgreSQL, a partition that ends by the cutoff is dropped whole (its rows counted
-    first), and rows are deleted only from the partition the cutoff falls in and from the
-    default partition. On SQLite, a DELETE.
+    On PostgreSQL, a partition that ends by the cutoff is dropped whole, and rows are deleted
+    only from the partition the cutoff falls in and from the default partition. On SQLite, a
+    DELETE.
     """
     pruned = Pruned()
     with transaction.atomic():
@@ -247,10 +256,10 @@ def _prune_partitioned(table: str, cutoff: datetime) -> Pruned:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for partition in partitions(table):
             if partition.end <= cutoff:
-                cursor.execute(f"SELECT count(*) FROM {partition.name}")
-                (rows,) = cursor.fetchone()
+                cursor.execute("SELECT pg_total_relation_size(%s::regclass)", [partition.name])
+                (size,) = cursor.fetchone()
                 cursor.execute(f"DROP TABLE {partition.name}")
-                pruned += Pruned(rows, 1)
+                pruned += Pruned(partitions=1, partition_bytes=size)
             elif partition.start < cutoff:
                 pruned += _delete_before(cursor, partition.name, cutoff)
         return pruned + _delete_before(cursor, default_partition(table), cutoff)

@@ -2,6 +2,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from ...devices.models import Device
@@ -414,7 +415,14 @@ def test_prune_deletes_only_what_is_older_than_the_retention(settings):
     StatusFactory.create(device=device, valid_at=old)
     JobRun.objects.create(name="refresh_all", started_at=old)
 
-    assert jobs.prune_observations().rows == 3
+    pruned = jobs.prune_observations()
+
+    if connection.vendor == "postgresql":
+        # The partitions of the days past the window, the old readings' among them, are
+        # dropped whole, their rows uncounted; the heartbeat is deleted.
+        assert pruned.rows == 1 and pruned.partitions >= 2
+    else:
+        assert (pruned.rows, pruned.partitions) == (3, 0)
     assert list(Attribute.objects.all()) == [kept]
     assert not Status.objects.exists() and not JobRun.objects.exists()
 
