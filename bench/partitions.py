@@ -49,6 +49,10 @@ def rows(f: dict, row: Callable[..., dict]) -> list[dict]:
             f["prune_drop_ms"], f["prune_delete_ms"], f"DELETE of the same rows, {same}",
             f">= {TIMES_FASTER}x faster",
             f["prune_delete_ms"] >= TIMES_FASTER * f["prune_drop_ms"]),
+        row(f"partitions: deleting a file of the dropped partitions' size, "
+            f"{f['prune_partition_mb']:,.0f} MB (ms)",
+            f["prune_unlink_ms"], f["prune_drop_ms"], "partition dropped",
+            "context: the floor of a drop on this disk"),
         row("partitions: the same DELETE with a BRIN index on valid_at (ms)",
             f["prune_delete_brin_ms"], f["prune_drop_ms"], "partition dropped",
             "context: the best an unpartitioned table does"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -205,6 +206,7 @@ def prune(days: list[datetime]) -> dict:
             f"ms, deleted in {timings[reference][-1]:,.0f} ms ({reference})"
         )
     after = {TABLE: table_bytes(TABLE), REFERENCE: table_bytes(REFERENCE)}
+    unlink_ms = statistics.median(file_deletion_ms(pruned.partition_bytes) for _ in range(RUNS))
     started = time.perf_counter()
     execute(f"VACUUM {REFERENCE}")
     vacuum_s = time.perf_counter() - started
@@ -212,12 +214,29 @@ def prune(days: list[datetime]) -> dict:
         "prune_rows": count,
         **{f"prune_{key}_ms": statistics.median(values) for key, values in timings.items()},
         "prune_vacuum_s": vacuum_s,
+        "prune_partition_mb": pruned.partition_bytes / 1e6,
+        "prune_unlink_ms": unlink_ms,
         "partitioned_gb_before": before[TABLE] / GB,
         "partitioned_gb_after": after[TABLE] / GB,
         "unpartitioned_gb_before": before[REFERENCE] / GB,
         "unpartitioned_gb_after": after[REFERENCE] / GB,
         "unpartitioned_gb_after_vacuum": table_bytes(REFERENCE) / GB,
     }
+
+
+def file_deletion_ms(size: int) -> float:
+    """Milliseconds to delete a file of `size` bytes, written and flushed to disk first: the
+    floor of a partition's drop, whose files the database deletes as the drop commits. The
+    file is written beside the project, on this machine's disk, as the database's are here."""
+    with tempfile.NamedTemporaryFile(dir=".", delete=False) as file:
+        chunk = os.urandom(1 << 20)
+        for _ in range(size // len(chunk) + 1):
+            file.write(chunk)
+        file.flush()
+        os.fsync(file.fileno())
+    started = time.perf_counter()
+    os.unlink(file.name)
+    return (time.perf_counter() - started) * 1000
 
 
 def main() -> None:
