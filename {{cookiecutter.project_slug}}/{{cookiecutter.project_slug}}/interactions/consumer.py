@@ -306,30 +306,6 @@ def serve_batches(batches: Connection, consumers_end: Connection) -> None:
         connection.close()
 
 
-class StoringHere:
-    """Stores each batch in this process as it is sent: for tests, with a fake broker."""
-
-    def __init__(self) -> None:
-        self.last: Stored | BatchNotStored | None = None
-
-    def send(self, batch: list[Received], started_at: datetime) -> None:
-        self.last = stored_or_why_not(batch, started_at)
-
-    def answered(self) -> bool:
-        return self.last is not None
-
-    def answer(self) -> Stored:
-        answer, self.last = self.last, None
-        if answer is None:
-            raise RuntimeError("no batch was sent")
-        if isinstance(answer, BatchNotStored):
-            raise answer
-        return answer
-
-    def close(self) -> None:
-        pass
-
-
 class Consumer:
     """Receives messages on `client`, stores them in batches and acknowledges them after the
     commit; run() until stop()."""

@@ -28,9 +28,11 @@ from ..consumer import (
     BatchNotStored,
     Consumer,
     ConsumerStopped,
+    Received,
+    Stored,
     Storer,
-    StoringHere,
     StoringProcess,
+    stored_or_why_not,
     subscriptions,
 )
 from ..health import check_health
@@ -115,6 +117,31 @@ class FakeClient:
         self.inbox.append(message)
         self.next_mid += 1
         return message.mid
+
+
+class StoringHere:
+    """Stores each batch in the test's own process as it is sent, on the test's database
+    connection: the consumer's storer in the tests with a fake broker."""
+
+    def __init__(self) -> None:
+        self.last: Stored | BatchNotStored | None = None
+
+    def send(self, batch: list[Received], started_at: datetime) -> None:
+        self.last = stored_or_why_not(batch, started_at)
+
+    def answered(self) -> bool:
+        return self.last is not None
+
+    def answer(self) -> Stored:
+        answer, self.last = self.last, None
+        if answer is None:
+            raise RuntimeError("no batch was sent")
+        if isinstance(answer, BatchNotStored):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        pass
 
 
 def warnings(caplog) -> list[str]:
