@@ -44,24 +44,16 @@ TARGET = 0.5
 TOPIC = "bench/pushes"
 SESSION_EXPIRY = 600
 
-# Run with the baked project's Python, which has paho-mqtt: publish the lines of a file at
-# QoS 1, and return once the broker has acknowledged every one. At most 10,000 wait for their
-# acknowledgement at a time: a message's packet id has 16 bits.
+# Run with the baked project's Python: publish the lines of a file at QoS 1 with the
+# project's own publisher (simulate_push mqtt's), which returns once the broker has
+# acknowledged every one.
 PUBLISHER = """
-import itertools, sys, paho.mqtt.client as mqtt
+import sys
+from config.mqtt import Broker
+from iot_monitor.vendors.mqtt_push import publish
 port, topic, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-client.max_queued_messages_set(0)
-client.connect("127.0.0.1", port)
-client.loop_start()
-lines = open(path, "rb")
-while chunk := list(itertools.islice(lines, 10_000)):
-    sent = [client.publish(topic, line.rstrip(b"\\n"), qos=1) for line in chunk]
-    for info in sent:
-        info.wait_for_publish(60)
-        assert info.is_published(), info.rc
-client.disconnect()
-client.loop_stop()
+bodies = (line.rstrip(b"\\n") for line in open(path, "rb"))
+publish(Broker("127.0.0.1", port, tls=False), topic, bodies)
 """
 
 # The reference: open a persistent session (`subscribe`), or drain it (`receive COUNT`) and

@@ -188,7 +188,8 @@ MQTT_URL = env("MQTT_URL", default="mqtt://127.0.0.1:1883")
 MQTT_CLIENT_ID = env("MQTT_CLIENT_ID", default="{{ cookiecutter.project_slug }}-consumer")
 MQTT_SESSION_EXPIRY_SECONDS = env.int("MQTT_SESSION_EXPIRY_SECONDS", default=7 * 24 * 3600)
 # Messages are stored in one transaction per batch, then acknowledged: a batch is stored when
-# it holds this many messages (also the most the broker sends before they are acknowledged)...
+# it holds this many messages (the broker sends at most two batches before they are
+# acknowledged)...
 MQTT_BATCH_MESSAGES = env.int("MQTT_BATCH_MESSAGES", default=500)
 # ...or when its first message has waited this long.
 MQTT_BATCH_SECONDS = env.float("MQTT_BATCH_SECONDS", default=1.0)

@@ -259,8 +259,8 @@ def add_partitions() -> Added:
 
 
 def prune_observations() -> Pruned:
-    """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS; return how
-    many rows went. On PostgreSQL, the readings' partitions wholly past the window are dropped
+    """Delete readings and job heartbeats older than OBSERVATION_RETENTION_DAYS; return what
+    went. On PostgreSQL, the readings' partitions wholly past the window are dropped
     (observations/partitions.py).{% if cookiecutter.scheduler == "celery-beat" %} Exports go after EXPORT_KEEP_HOURS.{% endif %}"""
     now = timezone.now()
     cutoff = partitions.retention_cutoff(now)

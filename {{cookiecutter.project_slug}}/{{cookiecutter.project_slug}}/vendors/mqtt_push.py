@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Iterable
@@ -14,6 +15,8 @@ from config.mqtt import Broker, new_client
 # Seconds to wait for the broker to take the connection, and then each message.
 CONNECT_TIMEOUT = 10.0
 PUBLISH_TIMEOUT = 30.0
+# Messages waiting for the broker's acknowledgement at a time: fewer than the 65,535 packet ids.
+IN_FLIGHT = 10_000
 
 
 class PublishFailed(Exception):
@@ -45,15 +48,19 @@ def publish(broker: Broker, topic: str, bodies: Iterable[bytes]) -> int:
         if not connected.wait(CONNECT_TIMEOUT) or refusal:
             why = refusal[0] if refusal else "no answer"
             raise PublishFailed(f"the MQTT broker {broker} refused the connection: {why}")
-        sent = [client.publish(topic, body, qos=1) for body in bodies]
-        for info in sent:
-            info.wait_for_publish(PUBLISH_TIMEOUT)
-            if not info.is_published():
-                raise PublishFailed(
-                    f"the MQTT broker {broker} did not acknowledge message {info.mid}: "
-                    f"{mqtt.error_string(info.rc)}"
-                )
-        return len(sent)
+        published = 0
+        remaining = iter(bodies)
+        while chunk := list(itertools.islice(remaining, IN_FLIGHT)):
+            sent = [client.publish(topic, body, qos=1) for body in chunk]
+            for info in sent:
+                info.wait_for_publish(PUBLISH_TIMEOUT)
+                if not info.is_published():
+                    raise PublishFailed(
+                        f"the MQTT broker {broker} did not acknowledge message {info.mid}: "
+                        f"{mqtt.error_string(info.rc)}"
+                    )
+            published += len(sent)
+        return published
     finally:
         client.disconnect()
         client.loop_stop()

@@ -20,6 +20,8 @@ import pytest
 from redis import Redis
 from redis.exceptions import RedisError
 
+from tests.services import service_missing
+
 from .. import redis_limits
 from ..limits import Limits, limiter_for
 from ..redis_limits import KEY_PREFIX, RedisLimiter
@@ -40,10 +42,9 @@ def redis_url() -> str:
             raise RedisError("REDIS_URL is unset")
         Redis.from_url(url, socket_connect_timeout=2).ping()
     except RedisError as error:
-        message = f"Redis is needed for limits across processes, and {error}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must have it")
-        pytest.skip(f"{message}; set REDIS_URL=redis://127.0.0.1:6379/4 to run these tests")
+        service_missing(
+            "Redis", str(error), "set REDIS_URL=redis://127.0.0.1:6379/4 to run these tests"
+        )
     return url
 
 
