@@ -53,8 +53,9 @@ def consumer_variables(broker_url: str) -> dict[str, str]:
         "MQTT_SESSION_EXPIRY_SECONDS": "300",
         "SIMULATOR_MQTT_TOPIC": f"e2e/{run_id}/pushes",
         "SIMULATOR_READING_PERIOD": "60",
-        # Batches of a few thousand readings: the stream is still flowing when it is broken.
-        "MQTT_BATCH_MESSAGES": "20",
+        # Batches of two messages, some 800 readings: hundreds of commits, so the stream is
+        # still flowing when it is broken, however fast the consumer stores.
+        "MQTT_BATCH_MESSAGES": "2",
     }
 
 
