@@ -27,10 +27,23 @@ NEW_FILES = [
 ]
 
 
+# What startvendor writes depends on the options: MQTT adds a topic setting and a parse_push.
+# The default bake, and one with every option that changes it flipped.
+VARIANTS = {
+    "default": {},
+    "heroku-scheduler-mqtt": {"scheduler": "heroku-scheduler", "use_mqtt": True},
+}
+
+
+@pytest.fixture(scope="module", params=VARIANTS.values(), ids=VARIANTS.keys())
+def answers(request) -> dict:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def baked(tmp_path_factory) -> Path:
-    """A default bake, synced, to which startvendor added Shelly Cloud."""
-    project = bake(tmp_path_factory.mktemp("startvendor"))
+def baked(tmp_path_factory, answers) -> Path:
+    """A bake, synced, to which startvendor added Shelly Cloud."""
+    project = bake(tmp_path_factory.mktemp("startvendor"), **answers)
     uv = uv_executable()
     run([uv, "sync", "--locked", "--quiet"], cwd=project)
     run([uv, "run", "python", "manage.py", "startvendor", NEW_VENDOR], cwd=project)
@@ -56,10 +69,10 @@ def env_lines(env_example: str, module: str) -> list[str]:
     return [line for line in env_example.splitlines() if module.upper() in line]
 
 
-def test_the_new_vendor_is_what_a_bake_for_it_holds(baked, tmp_path):
+def test_the_new_vendor_is_what_a_bake_for_it_holds(baked, answers, tmp_path):
     """The bake adds its first vendor with the code of startvendor: a bake for Shelly Cloud
     holds, for it, exactly what startvendor adds to a project baked for another vendor."""
-    baked_for_it = bake(tmp_path, vendor_name=NEW_VENDOR)
+    baked_for_it = bake(tmp_path, vendor_name=NEW_VENDOR, **answers)
 
     for path in NEW_FILES:
         assert (baked / path).read_text() == (baked_for_it / path).read_text(), path
