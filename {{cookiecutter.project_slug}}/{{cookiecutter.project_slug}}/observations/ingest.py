@@ -10,6 +10,11 @@ Any iterable goes in, a generator included, and is consumed one chunk at a time:
 chunk's worth however long the input. The refresh jobs need the keys of the rows that were new
 (store_*, RETURNING id); imports and seeding need only how many (backfill_*), and keep nothing
 per row, so that a million readings cost what twenty thousand do.
+
+A backfill's rows are mostly new, and on PostgreSQL each chunk goes in by COPY, at about twice
+the speed of the INSERT: COPY checks the unique keys but cannot skip a conflict, so a chunk it
+refuses (a row stored already) is rolled back to its savepoint and inserted again as above.
+Storing the same history twice costs a COPY that stops at its first row, then the INSERT.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import datetime
 from itertools import islice
 from typing import NamedTuple, TypeVar
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 from django.utils import timezone
@@ -104,8 +109,36 @@ def _new_keys(table: _Table, rows: Iterable[tuple]) -> list[int]:
 
 
 def _new_count(table: _Table, rows: Iterable[tuple]) -> int:
+    if connection.vendor == "postgresql":
+        return sum(_copied_or_inserted(table, chunk) for chunk in chunked(rows, POSTGRESQL_CHUNK))
+    return _inserted_count(table, rows)
+
+
+def _inserted_count(table: _Table, rows: Iterable[tuple]) -> int:
     # rowcount counts the rows inserted, not those skipped as conflicts, on both databases.
     return sum(cursor.rowcount for cursor in _inserts(table, rows, returning=""))
+
+
+def _copied_or_inserted(table: _Table, chunk: tuple[tuple, ...]) -> int:
+    """Store a chunk by COPY or, if the database refuses a row of it, by INSERT; return how many
+    rows were new."""
+    name = connection.ops.quote_name(table.model._meta.db_table)
+    copy_sql = f"COPY {name} ({', '.join(table.columns)}, recorded_at) FROM STDIN (FORMAT BINARY)"
+    recorded_at = timezone.now()
+    try:
+        # A savepoint inside a caller's transaction: a refused COPY leaves what came before.
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            connection.wrap_database_errors,
+            cursor.cursor.copy(copy_sql) as copy,
+        ):
+            copy.set_types([*table.postgresql_types, "timestamptz"])
+            for row in chunk:
+                copy.write_row((*row, recorded_at))
+    except IntegrityError:
+        return _inserted_count(table, chunk)
+    return len(chunk)
 
 
 def _inserts(table: _Table, rows: Iterable[tuple], returning: str) -> Iterator[CursorWrapper]:

@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from ...devices.tests.factories import DeviceFactory
@@ -14,7 +13,7 @@ from ..ingest import (
     store_attributes,
     store_statuses,
 )
-from ..models import Attribute, Status
+from ..models import Attribute, LatestAttribute, Status
 
 pytestmark = pytest.mark.django_db
 
@@ -79,28 +78,21 @@ def test_batches_larger_than_a_statement_are_split(monkeypatch, django_assert_nu
 
 
 @pytest.mark.parametrize("store", [store_attributes, backfill_attributes])
-def test_a_generator_is_read_one_chunk_ahead_of_each_statement(store, monkeypatch):
+def test_a_generator_is_read_one_chunk_ahead_of_each_write(store, monkeypatch):
     monkeypatch.setattr(ingest, "SQLITE_CHUNK", 7)
     monkeypatch.setattr(ingest, "POSTGRESQL_CHUNK", 7)
     device = DeviceFactory.create()
-    taken = []
+    stored_when_taken = []
 
     def generated():
         for row in readings(device, 30):
-            taken.append(row)
+            stored_when_taken.append(Attribute.objects.count())
             yield row
 
-    read_before_each_statement = []
-
-    def count_rows_read(execute, sql, params, many, context):
-        read_before_each_statement.append(len(taken))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count_rows_read):
-        store(generated())
+    store(generated())
 
     # Never the whole input first: memory stays one chunk's worth, however long the input.
-    assert read_before_each_statement == [7, 14, 21, 28, 30]
+    assert stored_when_taken == [0] * 7 + [7] * 7 + [14] * 7 + [21] * 7 + [28] * 2
     assert Attribute.objects.count() == 30
 
 
@@ -114,6 +106,27 @@ def test_a_backfill_returns_how_many_rows_were_new_across_chunks(monkeypatch):
     assert backfill_attributes(iter(readings(device, 30))) == 20
     assert backfill_attributes(iter(readings(device, 30))) == 0
     assert Attribute.objects.count() == 30
+
+
+def test_a_reading_repeated_within_one_backfill_is_stored_once():
+    device = DeviceFactory.create()
+    row = readings(device, 1)[0]
+
+    assert (
+        backfill_attributes([row, *readings(device, 3, start=NOON + timedelta(hours=1)), row]) == 4
+    )
+    assert Attribute.objects.count() == 4
+
+
+def test_a_backfill_keeps_the_latest_readings():
+    device = DeviceFactory.create()
+    store_attributes(readings(device, 3, start=NOON + timedelta(days=1)))
+
+    backfill_attributes(readings(device, 5))
+    backfill_attributes(readings(device, 5, start=NOON + timedelta(days=2)))
+
+    latest = LatestAttribute.objects.get(device=device, name="temperature")
+    assert latest.valid_at == NOON + timedelta(days=2, minutes=4)
 
 
 def test_a_status_backfill_returns_how_many_were_new():
