@@ -119,7 +119,8 @@ def projection(f: dict) -> dict:
 
 
 def rows(f: dict, parts: set[str], row: Callable[..., dict]) -> list[dict]:
-    copy, lateral = "COPY, same run", "LATERAL per (device, name) on the unique index, same run"
+    copy = "COPY, same run"
+    lateral = "LATERAL per (device, name) on the unique index, unpartitioned copy, same run"
     table = []
     if "ingest" in parts:
         table += [

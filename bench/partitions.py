@@ -40,7 +40,7 @@ def measure(project: Project) -> dict:
 def rows(f: dict, row: Callable[..., dict]) -> list[dict]:
     at = f"{f['partition_rows'] / 1e6:,.0f}M readings"
     same = "unpartitioned copy, same run"
-    lateral = "LATERAL per (device, name) on the unique index, same run"
+    lateral = "LATERAL per (device, name) on the unique index, partitioned table, same run"
     day = f"{f['prune_rows']:,.0f} readings"
     return [
         row(f"partitions: load of {at} by COPY, a day at a time (rows/s)",

@@ -256,7 +256,11 @@ def main() -> None:
     figures |= {
         f"partitioned_{key}": value
         for key, value in reads.read_figures(
-            device_ids, chart_start, per_series * 30, with_2016_schema=False
+            device_ids,
+            chart_start,
+            per_series * 30,
+            with_2016_schema=False,
+            lateral_on_copies=False,
         ).items()
     }
     figures |= ingest_rates(device_ids, days[len(days) // 2], now)
