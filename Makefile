@@ -19,10 +19,11 @@ test: lint docs
 typecheck: tools
 	$(UV) run pytest tests/test_types.py
 
-# Benchmarks, on demand (about 20 minutes): figures beside the references of bench/README.md,
+# Benchmarks, on demand (under 20 minutes): figures beside the references of bench/README.md,
 # written to bench/results/latest.json and latest.md. Needs PostgreSQL and Redis on 127.0.0.1.
 # PARTS=ingest,reads runs only those parts (refresh, ingest, reads, projection, first-green,
-# webhooks, exports).
+# webhooks, exports, mqtt); PARTS=partitions, the 50M-reading tables (13 minutes), runs only
+# when named.
 bench: tools
 	$(UV) run python -m bench $(PARTS)
 
