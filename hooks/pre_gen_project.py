@@ -84,6 +84,8 @@ SCHEDULER_VENDOR_MODULES = frozenset({"redis_limits", "simulator_redis"})
 # The one the vendors package holds with use_mqtt.
 MQTT_VENDOR_MODULES = frozenset({"mqtt_push"})
 OPTIONAL_VENDOR_MODULES = SCHEDULER_VENDOR_MODULES | MQTT_VENDOR_MODULES
+# What the vendor's module may not be called, whatever the answers.
+TAKEN_VENDOR_MODULES = RESERVED_VENDOR_MODULES | OPTIONAL_VENDOR_MODULES
 
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")
 # Longer package names would push generated lines past the line length ruff enforces.
@@ -169,8 +171,7 @@ def project_slug(project_name: str) -> str:
 
 
 def vendor_module(vendor_name: str) -> str:
-    taken = RESERVED_VENDOR_MODULES | OPTIONAL_VENDOR_MODULES
-    return derived_name(vendor_name, MAX_VENDOR_MODULE_LENGTH, "my_vendor", taken)
+    return derived_name(vendor_name, MAX_VENDOR_MODULE_LENGTH, "my_vendor", TAKEN_VENDOR_MODULES)
 
 
 def vendor_class(module: str) -> str:
@@ -198,9 +199,7 @@ def validate(answers: dict) -> list[str]:
     # Derived, never typed; checked in case cookiecutter was handed one (extra context, replay).
     module = answers["__vendor_module"]
     if answers["vendor_name"].strip() and (
-        problem := name_problem(
-            module, MAX_VENDOR_MODULE_LENGTH, RESERVED_VENDOR_MODULES | OPTIONAL_VENDOR_MODULES
-        )
+        problem := name_problem(module, MAX_VENDOR_MODULE_LENGTH, TAKEN_VENDOR_MODULES)
     ):
         problems.append(
             f"vendor_name {answers['vendor_name']!r} makes the module name {module!r}, "

@@ -73,6 +73,15 @@ REFUSED_NAMES = [
         {"vendor_name": "Vendor", "__vendor_module": "vendor"},
         "module name 'vendor', which is taken in the vendors package",
     ),
+    # Modules the vendors package holds only with some answers are taken with any.
+    (
+        {"vendor_name": "MQTT Push", "__vendor_module": "mqtt_push"},
+        "module name 'mqtt_push', which is taken in the vendors package",
+    ),
+    (
+        {"vendor_name": "Redis Limits", "__vendor_module": "redis_limits"},
+        "module name 'redis_limits', which is taken in the vendors package",
+    ),
     (
         {"vendor_name": "3D Plugs", "__vendor_module": "3d_plugs"},
         "vendor_name '3D Plugs' makes the module name '3d_plugs', which is not a lowercase",

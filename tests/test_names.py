@@ -115,13 +115,14 @@ def test_any_project_name_gives_a_slug_the_hook_accepts(pre_gen, project_name):
 @given(typed_names)
 @example("Acme (EU) Cloud GmbH & Co. KG")
 @example("Vendor")
+@example("MQTT Push")
 def test_any_vendor_name_gives_a_module_and_class_the_hook_accepts(pre_gen, vendor_name):
     module = pre_gen.vendor_module(vendor_name)
     client_class = pre_gen.vendor_class(module)
 
     assert module.isidentifier() and module.islower() and not keyword.iskeyword(module)
     assert len(module) <= pre_gen.MAX_VENDOR_MODULE_LENGTH
-    assert module not in pre_gen.RESERVED_VENDOR_MODULES | pre_gen.OPTIONAL_VENDOR_MODULES
+    assert module not in pre_gen.TAKEN_VENDOR_MODULES
     assert not pre_gen.shadowed_import(module)
     assert pre_gen.validate(DEFAULTS | {"__vendor_module": module}) == []
     assert client_class.isidentifier() and client_class not in VENDOR_BASE_NAMES
@@ -158,7 +159,7 @@ def test_every_module_of_the_vendors_package_is_reserved(pre_gen):
         path.stem for path in VENDORS_PACKAGE.iterdir() if not path.name.startswith(("_", "{{"))
     }
 
-    assert own_modules <= pre_gen.RESERVED_VENDOR_MODULES | pre_gen.OPTIONAL_VENDOR_MODULES
+    assert own_modules <= pre_gen.TAKEN_VENDOR_MODULES
 
 
 def test_every_module_the_project_imports_or_holds_at_its_root_is_shadowed(pre_gen):
