@@ -89,12 +89,15 @@ class Project:
 
 
 def time_to_first_green_test() -> float:
-    say("time to first green test: bake, uv sync (warm cache), migrate, its test suite")
+    say("time to first green test: bake, uv sync (warm cache), its test suite")
+    # Whatever an earlier run left PostgreSQL to write out (millions of rows, databases
+    # dropped) is written first: the suite shares the disk with it otherwise.
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute("CHECKPOINT")
     timings = []
     for attempt in range(RUNS):
         started = time.perf_counter()
         project = Project("first-green")
-        run([project.python, "manage.py", "migrate", "--verbosity", "0"], project.root)
         # As its README says to: `make test`, the suite spread over every core.
         run(["make", "test"], project.root)
         timings.append(time.perf_counter() - started)
@@ -203,13 +206,15 @@ def main() -> None:
     scheduler_project = Project("heroku-scheduler", scheduler="heroku-scheduler")
     figures = {}
     try:
+        # First, while the machine is quiet: not while PostgreSQL writes out the millions of
+        # rows the other parts store.
+        if "first-green" in parts:
+            figures["first_green_s"] = time_to_first_green_test()
         if "refresh" in parts:
             figures |= refresh_figures(celery_project, scheduler_project)
         figures |= database.measure(
             celery_project, scheduler_project, set(parts), environment, figures
         )
-        if "first-green" in parts:
-            figures["first_green_s"] = time_to_first_green_test()
         if "webhooks" in parts:
             figures |= webhooks.measure(scheduler_project)
         if "exports" in parts:
