@@ -96,6 +96,8 @@ def time_to_first_green_test() -> float:
         connection.execute("CHECKPOINT")
     timings = []
     for attempt in range(RUNS):
+        # The last run's project is deleted before the clock starts: a team has none.
+        shutil.rmtree(WORK_DIR / "first-green", ignore_errors=True)
         started = time.perf_counter()
         project = Project("first-green")
         # As its README says to: `make test`, the suite spread over every core.
