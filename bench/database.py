@@ -70,8 +70,10 @@ def measure(
         # The refresh rows' worker figure when they ran in this invocation (a per-device
         # vendor, the costlier kind); else run_job's, measured here.
         worker = measured.get("worker_cpu_seconds_per_device_refresh")
-        figures["cpu_seconds_per_device_refresh"] = worker or cpu_per_device_refresh(scheduler)
         figures["cpu_measured_here"] = worker is None
+        figures["cpu_seconds_per_device_refresh"] = (
+            cpu_per_device_refresh(scheduler) if worker is None else worker
+        )
     return figures
 
 

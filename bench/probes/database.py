@@ -253,14 +253,16 @@ READINGS_TABLES = ("observations_attribute", "observations_status")
 LATERAL_TABLES = ("bench_lateral_attribute", "bench_lateral_status")
 
 
-def unpartitioned_copies() -> None:
-    """The readings tables copied into plain tables with their indexes, vacuumed, analyzed."""
+def unpartitioned_copies() -> tuple[str, str]:
+    """The readings tables copied into plain tables with their indexes, vacuumed, analyzed;
+    return the copies' names."""
     with connection.cursor() as cursor:
         for table, copy in zip(READINGS_TABLES, LATERAL_TABLES, strict=True):
             cursor.execute(f"DROP TABLE IF EXISTS {copy}")
             cursor.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING INDEXES)")
             cursor.execute(f"INSERT INTO {copy} SELECT * FROM {table}")
             cursor.execute(f"VACUUM (ANALYZE) {copy}")
+    return LATERAL_TABLES
 
 
 def lateral_latest(attributes: str, statuses: str) -> dict:
@@ -316,9 +318,7 @@ def read_figures(
     say(f"reads: {len(device_ids):,} devices, {per_name * len(NAMES):,} readings each")
     everyone = Device.objects.all()
     project = queries.latest_for_devices(everyone)
-    lateral = LATERAL_TABLES if lateral_on_copies else READINGS_TABLES
-    if lateral_on_copies:
-        unpartitioned_copies()
+    lateral = unpartitioned_copies() if lateral_on_copies else READINGS_TABLES
     assert lateral_latest(*lateral) == project, "the LATERAL reference read other readings"
     assert len(project) == len(device_ids)
     query_ms, lateral_ms = medians_ms(

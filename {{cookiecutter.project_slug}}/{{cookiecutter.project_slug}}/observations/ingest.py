@@ -62,6 +62,11 @@ class _Table:
     postgresql_types: tuple[str, ...]
     unique: tuple[str, ...]
 
+    def into(self) -> str:
+        """The table and the columns a write fills: the row's, then recorded_at."""
+        name = connection.ops.quote_name(self.model._meta.db_table)
+        return f"{name} ({', '.join(self.columns)}, recorded_at)"
+
 
 _ATTRIBUTES = _Table(
     Attribute,
@@ -122,8 +127,7 @@ def _inserted_count(table: _Table, rows: Iterable[tuple]) -> int:
 def _copied_or_inserted(table: _Table, chunk: tuple[tuple, ...]) -> int:
     """Store a chunk by COPY or, if the database refuses a row of it, by INSERT; return how many
     rows were new."""
-    name = connection.ops.quote_name(table.model._meta.db_table)
-    copy_sql = f"COPY {name} ({', '.join(table.columns)}, recorded_at) FROM STDIN (FORMAT BINARY)"
+    copy_sql = f"COPY {table.into()} FROM STDIN (FORMAT BINARY)"
     recorded_at = timezone.now()
     try:
         # A savepoint inside a caller's transaction: a refused COPY leaves what came before.
@@ -143,17 +147,13 @@ def _copied_or_inserted(table: _Table, chunk: tuple[tuple, ...]) -> int:
 
 def _inserts(table: _Table, rows: Iterable[tuple], returning: str) -> Iterator[CursorWrapper]:
     """Insert the rows one chunk per statement, yielding the cursor after each statement."""
-    name = connection.ops.quote_name(table.model._meta.db_table)
-    column_list = ", ".join((*table.columns, "recorded_at"))
+    into = table.into()
     on_conflict = f"ON CONFLICT ({', '.join(table.unique)}) DO NOTHING {returning}"
     recorded_at = timezone.now()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             arrays = ", ".join(f"%s::{kind}[]" for kind in table.postgresql_types)
-            sql = (
-                f"INSERT INTO {name} ({column_list}) "
-                f"SELECT *, %s FROM unnest({arrays}) {on_conflict}"
-            )
+            sql = f"INSERT INTO {into} SELECT *, %s FROM unnest({arrays}) {on_conflict}"
             for chunk in chunked(rows, POSTGRESQL_CHUNK):
                 cursor.execute(sql, [recorded_at, *map(list, zip(*chunk, strict=True))])
                 yield cursor
@@ -169,7 +169,7 @@ def _inserts(table: _Table, rows: Iterable[tuple], returning: str) -> Iterator[C
                     for value in (*row, recorded_at)
                 ]
                 cursor.execute(
-                    f"INSERT INTO {name} ({column_list}) VALUES {values} {on_conflict}",
+                    f"INSERT INTO {into} VALUES {values} {on_conflict}",
                     parameters,
                 )
                 yield cursor
