@@ -64,6 +64,19 @@ def schedule_periodic_jobs(sender: Celery, **kwargs: object) -> None:
         )
 
 
+class NotQueued(Exception):
+    """The task queue could not be reached: the task was not queued, and the record it was to
+    work on (a command, an export) has failed, saying so. Asking again queues it anew."""
+
+    # Seconds to wait before asking again: a Redis restart takes about this long.
+    retry_after = 30
+
+    def __init__(self, undone: str):
+        super().__init__(
+            f"The task queue cannot be reached, so {undone}: try again in {self.retry_after} s."
+        )
+
+
 class BrokerSettings(Protocol):
     """What the visibility timeout check reads of Celery's settings."""
 

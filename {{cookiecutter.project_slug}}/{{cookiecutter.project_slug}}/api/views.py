@@ -32,23 +32,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer, Serializer
 from rest_framework.views import APIView
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+from config.celery import NotQueued
+{%- endif %}
 
 from ..devices.models import Device, DeviceQuerySet
-{%- if cookiecutter.scheduler == "celery-beat" %}
-from ..interactions.control import (
-    CannotSwitch,
-    CommandNotQueued,
-    IdempotencyKeyReused,
-    request_status,
-)
-{%- else %}
 from ..interactions.control import CannotSwitch, IdempotencyKeyReused, request_status
-{%- endif %}
 from ..interactions.models import Command
 from ..observations import exports, queries
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from ..observations.models import Export
-from ..observations.tasks import ExportNotQueued, queue_export
+from ..observations.tasks import queue_export
 {%- endif %}
 from . import serializers
 from .parsers import JSONParser
@@ -107,7 +102,7 @@ def filter_devices(devices: DeviceQuerySet, filters: dict[str, Any]) -> DeviceQu
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 
-def not_queued(request: Request, error: CommandNotQueued | ExportNotQueued) -> Response:
+def not_queued(request: Request, error: NotQueued) -> Response:
     """503 with Retry-After: the task queue could not be reached, and nothing was queued."""
     refused = Response(
         {"detail": str(error)},
@@ -279,7 +274,7 @@ class DeviceViewSet(IntegerIdMixin[Device], viewsets.ModelViewSet[Device]):
         except IdempotencyKeyReused as error:
             return Response({IDEMPOTENCY_KEY: [str(error)]}, status=422)
 {%- if cookiecutter.scheduler == "celery-beat" %}
-        except CommandNotQueued as error:
+        except NotQueued as error:
             return not_queued(request, error)
 {%- endif %}
         data = self.get_serializer(command).data
@@ -364,7 +359,7 @@ class ExportViewSet(
         if created:
             try:
                 queue_export(export.pk)
-            except ExportNotQueued as error:
+            except NotQueued as error:
                 return not_queued(request, error)
             export.refresh_from_db()  # written already when tasks run in-process
         data = self.get_serializer(export).data

@@ -10,21 +10,21 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+from config.celery import NotQueued
+{%- endif %}
 
 from ..api.serializers import ExportRequestSerializer
 from ..devices.models import Device
-{%- if cookiecutter.scheduler == "celery-beat" %}
-from ..interactions.control import CannotSwitch, CommandNotQueued, request_status
-{%- else %}
 from ..interactions.control import CannotSwitch, request_status
-{%- endif %}
 from ..observations import exports
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from ..observations.models import Export
 {%- endif %}
 from ..observations.queries import LatestReadings, history, latest_for_devices, latest_readings
 {%- if cookiecutter.scheduler == "celery-beat" %}
-from ..observations.tasks import ExportNotQueued, queue_export
+from ..observations.tasks import queue_export
 {%- endif %}
 from .charts import Point, line_chart
 
@@ -103,7 +103,7 @@ def switch(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         command, _ = request_status(device, is_on, requested_by=request.user)
 {%- if cookiecutter.scheduler == "celery-beat" %}
-    except (CannotSwitch, CommandNotQueued) as error:
+    except (CannotSwitch, NotQueued) as error:
 {%- else %}
     except CannotSwitch as error:
 {%- endif %}
@@ -145,7 +145,7 @@ def export(request: HttpRequest, pk: int) -> HttpResponseBase:
     if created:
         try:
             queue_export(made.pk)
-        except ExportNotQueued as error:
+        except NotQueued as error:
             messages.error(request, str(error))
             return redirect("dashboard:device", pk=device.pk)
     return redirect("dashboard:export", pk=made.pk)

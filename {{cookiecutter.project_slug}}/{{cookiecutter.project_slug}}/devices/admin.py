@@ -2,12 +2,12 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+{%- if cookiecutter.scheduler == "celery-beat" %}
 
-{% if cookiecutter.scheduler == "celery-beat" -%}
-from ..interactions.control import CommandNotQueued, request_refresh, request_status
-{% else -%}
+from config.celery import NotQueued
+{%- endif %}
+
 from ..interactions.control import request_refresh, request_status
-{% endif -%}
 from ..observations.queries import latest_readings
 from .models import Device
 from .sync import SyncFailed, sync_devices
@@ -144,7 +144,7 @@ class DeviceAdmin(admin.ModelAdmin):
                 (device, request_status(device, is_on, requested_by=request.user)[0])
                 for device in devices
             ]
-        except CommandNotQueued as error:
+        except NotQueued as error:
             self.message_user(request, str(error), level=messages.ERROR)
             return
 {%- else %}

@@ -53,6 +53,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from config.mqtt import Broker
 
+from ..counts import Counts
 from ..vendors.base import DeviceReport, MalformedPush
 from ..vendors.registry import vendor_client
 from .jobs import store_pushed
@@ -100,17 +101,10 @@ class Received:
 
 
 @dataclass(frozen=True)
-class Stored:
+class Stored(Counts):
     messages: int
     new_rows: int
     refused: int  # messages not stored, unreadable or refused by the database; acknowledged
-
-    def __add__(self, other: Stored) -> Stored:
-        return Stored(
-            self.messages + other.messages,
-            self.new_rows + other.new_rows,
-            self.refused + other.refused,
-        )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 {%- if cookiecutter.scheduler == "celery-beat" %}
 from kombu.exceptions import OperationalError
+
+from config.celery import NotQueued
 {%- endif %}
 
 from ..devices.models import Device
@@ -42,16 +44,6 @@ class CannotSwitch(Exception):
 
     def __init__(self, device: Device):
         super().__init__(f"{device} cannot be switched on or off: its vendor lists it as a sensor.")
-{%- if cookiecutter.scheduler == "celery-beat" %}
-
-
-class CommandNotQueued(Exception):
-    """The task queue could not be reached: the command failed unsent, and a retry with its
-    idempotency key queues it again."""
-
-    # Seconds to wait before trying again: a Redis restart takes about this long.
-    retry_after = 30
-{%- endif %}
 
 
 def request_status(
@@ -63,7 +55,7 @@ def request_status(
 ) -> tuple[Command, bool]:
 {%- if cookiecutter.scheduler == "celery-beat" %}
     """Queue a command for the device; a worker sends it. Poll the command until it settles.
-    Raise CommandNotQueued when the task queue cannot be reached.
+    Raise NotQueued when the task queue cannot be reached.
 {%- else %}
     """Send a command to the device now and return it confirmed, failed, or accepted by a
     vendor that does not say the new state (a later read confirms it).
@@ -114,8 +106,8 @@ def request_status(
 
 def send(command_id: int) -> None:
 {%- if cookiecutter.scheduler == "celery-beat" %}
-    """Queue the command for a worker, or raise CommandNotQueued, having failed it, when the
-    queue cannot be reached.
+    """Queue the command for a worker, or raise NotQueued, having failed it, when the queue
+    cannot be reached.
 
     Inside a caller's transaction the row is not visible to a worker before the commit: it is
     queued then, and should the queue fail at that moment, the sweeper queues it later.
@@ -128,10 +120,7 @@ def send(command_id: int) -> None:
     except OperationalError as error:
         logger.warning("Command %s not queued: %s", command_id, error)
         delivery.fail_command(command_id, delivery.NOT_QUEUED)
-        raise CommandNotQueued(
-            "The task queue cannot be reached, so nothing was sent: try again in "
-            f"{CommandNotQueued.retry_after} s."
-        ) from error
+        raise NotQueued("nothing was sent") from error
 
 
 def resend(command_id: int) -> None:
@@ -162,10 +151,7 @@ def request_refresh(device_ids: list[int]) -> str:
         refresh_devices.delay_on_commit(device_ids)
     except OperationalError as error:
         logger.warning("Refresh of %d devices not queued: %s", len(device_ids), error)
-        return (
-            "The task queue cannot be reached, so nothing was refreshed: try again in "
-            f"{CommandNotQueued.retry_after} s."
-        )
+        return str(NotQueued("nothing was refreshed"))
     return f"Queued a refresh of {len(device_ids)} devices."
 {%- else %}
     """Refresh these devices now; return what was done, for the person who asked."""

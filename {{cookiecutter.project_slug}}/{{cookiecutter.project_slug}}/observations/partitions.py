@@ -26,6 +26,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
+from ..counts import Counts
 from .models import Attribute, Status
 
 READINGS_TABLES = (Attribute._meta.db_table, Status._meta.db_table)
@@ -50,20 +51,13 @@ class Partition:
 
 
 @dataclass(frozen=True)
-class Added:
+class Added(Counts):
     """What a run of add_partitions did: tables it found partitioned, partitions it added,
     and readings it moved from a default partition to their own."""
 
     tables: int = 0
     partitions: int = 0
     moved: int = 0
-
-    def __add__(self, other: Added) -> Added:
-        return Added(
-            self.tables + other.tables,
-            self.partitions + other.partitions,
-            self.moved + other.moved,
-        )
 
     def __str__(self) -> str:
         if not self.tables:
@@ -73,7 +67,7 @@ class Added:
 
 
 @dataclass(frozen=True)
-class Pruned:
+class Pruned(Counts):
     """What a prune of readings did: whole partitions dropped, with the disk space they took,
     and rows deleted one by one. A dropped partition's rows are not counted: counting them
     would read every one, the very work that dropping saves."""
@@ -81,13 +75,6 @@ class Pruned:
     rows: int = 0
     partitions: int = 0
     partition_bytes: int = 0
-
-    def __add__(self, other: Pruned) -> Pruned:
-        return Pruned(
-            self.rows + other.rows,
-            self.partitions + other.partitions,
-            self.partition_bytes + other.partition_bytes,
-        )
 
     def __str__(self) -> str:
         deleted = f"{self.rows:,} rows deleted"

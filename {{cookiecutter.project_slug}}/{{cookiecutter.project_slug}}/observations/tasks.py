@@ -10,17 +10,11 @@ from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 from kombu.exceptions import OperationalError
 
+from config.celery import NotQueued
+
 from . import exports
 
 logger = logging.getLogger(__name__)
-
-
-class ExportNotQueued(Exception):
-    """The task queue could not be reached: the export failed unwritten; asking again queues
-    a new one."""
-
-    # Seconds to wait before asking again: a Redis restart takes about this long.
-    retry_after = 30
 
 
 class ExportTask(DjangoTask):
@@ -40,14 +34,11 @@ def export_readings(self: ExportTask, export_id: int) -> int:
 
 
 def queue_export(export_id: int) -> None:
-    """Queue an export for a worker, or fail it and raise ExportNotQueued when the queue
-    cannot be reached."""
+    """Queue an export for a worker, or fail it and raise NotQueued when the queue cannot be
+    reached."""
     try:
         export_readings.delay(export_id)
     except OperationalError as error:
         logger.warning("Export %s not queued: %s", export_id, error)
         exports.fail(export_id, "not queued: the task queue could not be reached")
-        raise ExportNotQueued(
-            "The task queue cannot be reached, so nothing was exported: try again in "
-            f"{ExportNotQueued.retry_after} s."
-        ) from error
+        raise NotQueued("nothing was exported") from error

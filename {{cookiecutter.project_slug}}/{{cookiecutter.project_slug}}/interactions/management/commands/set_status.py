@@ -6,13 +6,13 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+{%- if cookiecutter.scheduler == "celery-beat" %}
+
+from config.celery import NotQueued
+{%- endif %}
 
 from ....devices.models import Device
-{%- if cookiecutter.scheduler == "celery-beat" %}
-from ...control import CommandNotQueued, request_status
-{%- else %}
 from ...control import request_status
-{%- endif %}
 from ...models import Command as DeviceCommand
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
 {%- if cookiecutter.scheduler == "celery-beat" %}
         try:
             command, _ = request_status(target, is_on=state == "on")
-        except CommandNotQueued as error:
+        except NotQueued as error:
             raise CommandError(str(error)) from None
 {%- else %}
         command, _ = request_status(target, is_on=state == "on")
