@@ -429,9 +429,10 @@ def _read_batch(
     one, so that one bad device costs only its own readings. An error of the client's setup
     (refused credentials, a wrong URL) is no device's fault: it fails the whole job."""
     ids = [device.vendor_device_id for device in batch]
+    asked = set(ids)
     try:
         # A report of a device not asked for (a vendor's quirk) would have no row to go to.
-        return [report for report in client.read_devices(ids) if report.vendor_device_id in ids]
+        return [report for report in client.read_devices(ids) if report.vendor_device_id in asked]
     except SETUP_ERRORS:
         raise
     except PermanentVendorError as error:

@@ -69,6 +69,19 @@ def test_a_batch_costs_one_call_for_its_statuses_and_readings(fake_vendor):
     assert (Status.objects.count(), Attribute.objects.count()) == (5, 5)
 
 
+def test_a_report_of_a_device_not_asked_for_is_dropped(fake_vendor, monkeypatch):
+    asked, not_asked = DeviceFactory.create_batch(2, vendor="fake")
+    answer = fake_vendor.read_devices
+    monkeypatch.setattr(
+        fake_vendor, "read_devices", lambda ids: answer([*ids, not_asked.vendor_device_id])
+    )
+
+    refreshed = jobs.refresh_devices([asked.pk])
+
+    assert (refreshed.refreshed, refreshed.failed) == ([asked.pk], [])
+    assert list(Status.objects.values_list("device", flat=True)) == [asked.pk]
+
+
 def test_a_device_its_vendor_reports_offline_is_offline(fake_vendor):
     offline, online, unsaid = DeviceFactory.create_batch(3, vendor="fake")
     fake_vendor.online = {offline.vendor_device_id: False, online.vendor_device_id: True}
