@@ -46,7 +46,6 @@ REFERENCE_DEVICES = 100
 # Where the simulated vendor keeps the most calls it saw at once (vendors/simulator_redis.py).
 MOST_CALLS_KEY = "simulator:most-calls-at-once"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-CORES = os.cpu_count() or 1
 
 
 def vendor(batch_size: int) -> dict[str, str]:
@@ -231,15 +230,16 @@ def refresh_rows(f: dict) -> list[dict]:
                     f"refresh {devices:,} devices, {kind} vendor, {label} (s)", seconds, limit,
                     reference, "<= 1.5x the limit", seconds <= 1.5 * limit,
                 ))  # fmt: skip
-    # What the batch vendor's rounds cannot go below on this machine: the worker's own CPU
-    # (the simulated vendor's work included, PostgreSQL's not), were it spread over every core.
+    # What the batch vendor's rounds cannot go below on this machine: the worker process's own
+    # CPU (the simulated vendor's work included, PostgreSQL's not). Its threads run Python one
+    # at a time, and most of that CPU comes after the vendor has answered.
     for devices in FLEETS:
         key = f"batch_{devices}"
         if f"celery_cpu_per_round_{key}_s" in f:
             target = 1.5 * limit_seconds(devices, VENDOR_KINDS["batch"])
             rows.append(row(
-                f"refresh {devices:,} devices, batch vendor: the worker's CPU for a round, "
-                f"over {CORES} cores (s)", f[f"celery_cpu_per_round_{key}_s"] / CORES, target,
+                f"refresh {devices:,} devices, batch vendor: the worker process's CPU for a "
+                "round (s)", f[f"celery_cpu_per_round_{key}_s"], target,
                 "the target, 1.5x the limit", "context: a floor of the round",
             ))  # fmt: skip
     devices = max(FLEETS)
