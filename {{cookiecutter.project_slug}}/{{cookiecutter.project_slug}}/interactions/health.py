@@ -5,9 +5,12 @@ once it is overdue).
 A problem opens one Alert when it starts and is resolved when it ends; checking again in
 between changes nothing but the alert's message. The silent devices of one vendor are one
 problem, so that an outage of the vendor is one alert that counts them, not one per device;
-so are the devices it reports offline. A device the vendor no longer lists raises neither:
-sync_devices has flagged it, and its silence says nothing new. A vendor that pushes (its
-webhook_secret is set) and has pushed, then sends no verified push for
+so are the devices it reports offline. A device the vendor said was offline and that has gone
+silent since counts as silent, and, while the vendor's offline alert is open, in that alert
+too: a vendor outage neither ends that alert nor, once the vendor answers again and still
+says so, opens it (and mails it) a second time. A device the vendor no longer lists
+raises neither: sync_devices has flagged it, and its silence says nothing new. A vendor that
+pushes (its webhook_secret is set) and has pushed, then sends no verified push for
 WEBHOOK_SILENT_AFTER_SECONDS, is one problem too{% if cookiecutter.use_mqtt %}; so is the MQTT consumer that has
 received messages, then stores none for MQTT_SILENT_AFTER_SECONDS{% endif %}.
 Each check logs at most one ERROR (which reaches ADMINS), for the alerts it opened and those
@@ -25,10 +28,10 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from ..devices.models import Device
+from ..devices.models import Device, reported_offline_q, silent_q
 from ..vendors.registry import pushing_client
 {%- if cookiecutter.use_mqtt %}
 from .consumer import CONSUMER, last_received
@@ -50,7 +53,13 @@ def silent_devices(now: datetime) -> QuerySet[Device]:
 
 
 def reported_offline_devices(now: datetime) -> QuerySet[Device]:
-    return Device.objects.listed().reported_offline(now)
+    """The devices their vendor reports offline; and, of a vendor whose offline alert is open,
+    those it last said were offline that have gone silent since: what it said last stands."""
+    alerted_vendors = Alert.objects.filter(
+        kind=Alert.Kind.DEVICES_OFFLINE, resolved_at=None
+    ).values("subject")
+    still_said = silent_q(now) & Q(reported_online=False, vendor__in=alerted_vendors)
+    return Device.objects.listed().filter(reported_offline_q(now) | still_said)
 
 
 @dataclass(frozen=True)

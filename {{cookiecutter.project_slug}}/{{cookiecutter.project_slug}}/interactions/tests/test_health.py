@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ..health import check_health, job_health, silent_devices
 from ..models import Alert, JobRun, WebhookDelivery
@@ -202,6 +203,26 @@ def test_a_device_reported_offline_and_silent_is_counted_once_as_silent(minute_i
     check_health()
 
     assert list(Alert.objects.values_list("kind", flat=True)) == ["devices_silent"]
+
+
+def test_a_vendor_outage_neither_ends_nor_opens_again_the_offline_alert(minute_intervals):
+    now = timezone.now()
+    DeviceFactory.create(name="Down", vendor="simulator", last_seen_at=now, reported_online=False)
+    DeviceFactory.create(name="Up", vendor="simulator", last_seen_at=now, reported_online=True)
+    (offline,) = check_health(now)
+
+    # The vendor answers nothing for an hour: every device goes silent.
+    during = check_health(now + timedelta(hours=1))
+    # It answers again, and still says the device is offline.
+    Device.objects.update(last_seen_at=now + timedelta(hours=1, minutes=1))
+    after = check_health(now + timedelta(hours=1, minutes=2))
+
+    (silent,) = during
+    assert Alert.objects.get(pk=silent).kind == "devices_silent"
+    assert after == []
+    assert Alert.objects.filter(kind="devices_offline").count() == 1
+    assert Alert.objects.get(pk=offline).is_open
+    assert not Alert.objects.get(pk=silent).is_open
 
 
 def test_a_device_its_vendor_no_longer_lists_raises_no_alert(minute_intervals):
