@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from .refresh import worker_cpu_per_device_refresh
+
 PARTS = ("ingest", "reads", "projection")
 PROBE = Path(__file__).resolve().parent / "probes/database.py"
 PROJECTED_DEVICES = 100_000
@@ -69,7 +71,7 @@ def measure(
     if "projection" in parts:
         # The refresh rows' worker figure when they ran in this invocation (a per-device
         # vendor, the costlier kind); else run_job's, measured here.
-        worker = measured.get("worker_cpu_seconds_per_device_refresh")
+        worker = worker_cpu_per_device_refresh(measured)
         figures["cpu_measured_here"] = worker is None
         figures["cpu_seconds_per_device_refresh"] = (
             cpu_per_device_refresh(scheduler) if worker is None else worker

@@ -65,8 +65,9 @@ def schedule_periodic_jobs(sender: Celery, **kwargs: object) -> None:
 
 
 class NotQueued(Exception):
-    """The task queue could not be reached: the task was not queued, and the record it was to
-    work on (a command, an export) has failed, saying so. Asking again queues it anew."""
+    """The task queue could not be reached, so the task was not queued; the record it was to
+    work on, if it has one (a command, an export), has failed, saying so. Asking again queues
+    it anew."""
 
     # Seconds to wait before asking again: a Redis restart takes about this long.
     retry_after = 30
