@@ -114,17 +114,19 @@ def is_partitioned(table: str, using: BaseDatabaseWrapper = connection) -> bool:
 def partitions(table: str, using: BaseDatabaseWrapper = connection) -> list[Partition]:
     """The table's range partitions, oldest first; the default partition is not among them."""
     with using.cursor() as cursor:
-        # The bounds as PostgreSQL prints them, read back in the same session's time zone.
+        # The bounds as PostgreSQL prints them, FOR VALUES FROM ('…') TO ('…'), read back in
+        # the same session's time zone. Split at the quotes: with a regular expression, the
+        # query took twice as long, and a prune reads a hundred partitions a table. MINVALUE
+        # and MAXVALUE bounds, which have no quotes, are left out.
         cursor.execute(
-            r"""
-            SELECT c.relname, bounds[1]::timestamptz, bounds[2]::timestamptz
+            """
+            SELECT c.relname, split_part(bound, '''', 2)::timestamptz AS start,
+                split_part(bound, '''', 4)::timestamptz
             FROM pg_inherits i
             JOIN pg_class c ON c.oid = i.inhrelid,
-            regexp_match(
-                pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\) TO \(''([^'']+)''\)'
-            ) AS bounds
-            WHERE i.inhparent = %s::regclass AND bounds IS NOT NULL
-            ORDER BY 2
+            pg_get_expr(c.relpartbound, 0) AS bound
+            WHERE i.inhparent = %s::regclass AND bound LIKE 'FOR VALUES FROM (''%%'') TO (''%%'')'
+            ORDER BY start
             """,
             [table],
         )
@@ -224,32 +226,43 @@ def prune_readings(cutoff: datetime) -> Pruned:
     """
     pruned = Pruned()
     with transaction.atomic():
+        partitioned = [table for table in READINGS_TABLES if is_partitioned(table)]
+        if partitioned:
+            pruned += _prune_partitioned(partitioned, cutoff)
         for model in (Attribute, Status):
-            table = model._meta.db_table
-            if is_partitioned(table):
-                pruned += _prune_partitioned(table, cutoff)
-            else:
+            if model._meta.db_table not in partitioned:
                 count, _ = model.objects.filter(valid_at__lt=cutoff).delete()
                 pruned += Pruned(count)
     return pruned
 
 
-def _prune_partitioned(table: str, cutoff: datetime) -> Pruned:
-    pruned = Pruned()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        # A table is dropped only with no foreign key check pending on it: those of readings
-        # stored earlier in this transaction are made now.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+def _prune_partitioned(tables: list[str], cutoff: datetime) -> Pruned:
+    """Drop the tables' partitions past the cutoff, all in one statement, and delete the rows
+    before it from the others that may hold some: a fixed number of statements, however many
+    partitions there are."""
+    past, boundary = [], []
+    for table in tables:
         for partition in partitions(table):
             if partition.end <= cutoff:
-                cursor.execute("SELECT pg_total_relation_size(%s::regclass)", [partition.name])
-                (size,) = cursor.fetchone()
-                cursor.execute(f"DROP TABLE {partition.name}")
-                pruned += Pruned(partitions=1, partition_bytes=size)
+                past.append(partition.name)
             elif partition.start < cutoff:
-                pruned += _delete_before(cursor, partition.name, cutoff)
-        return pruned + _delete_before(cursor, default_partition(table), cutoff)
+                boundary.append(partition.name)
+    pruned = Pruned()
+    with connection.cursor() as cursor:
+        # A table is dropped only with no foreign key check pending on it: those of readings
+        # stored earlier in this transaction are made now.
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SET CONSTRAINTS ALL IMMEDIATE")
+        if past:
+            cursor.execute(
+                "SELECT sum(pg_total_relation_size(name::regclass)) FROM unnest(%s::text[]) name",
+                [past],
+            )
+            (size,) = cursor.fetchone()
+            cursor.execute(f"DROP TABLE {', '.join(past)}")
+            pruned += Pruned(partitions=len(past), partition_bytes=size)
+        for table in boundary + [default_partition(table) for table in tables]:
+            pruned += _delete_before(cursor, table, cutoff)
+    return pruned
 
 
 def _delete_before(cursor: CursorWrapper, table: str, cutoff: datetime) -> Pruned:
