@@ -1,13 +1,15 @@
-"""A team connects a vendor of its own, as the baked README tells it to: `startvendor`, then
-the client and its tests, and nothing else.
+"""A team connects a vendor of its own, as the baked README tells it to, by writing the client
+and its tests, and nothing else: either the vendor it baked the project for (celery-beat here),
+or one it adds with `startvendor` (heroku-scheduler).
 
 The vendor is Fake Cloud (tests/fake_cloud), which differs from the example API the way real
-ones do. The client and test a team would write for it live in tests/fake_cloud/team/ and
-replace what startvendor generated. Then the project imports its devices with what they can do,
-a real Celery worker (celery-beat) or `run_job` (heroku-scheduler) refreshes them within the
-vendor's rate limit (the vendor counts), a switch is confirmed by a later read, the sensor
-refuses commands, the device the vendor calls offline is offline, and the project's own suite
-passes. The test prints what the team had to write.
+ones do, its webhook's signature included. The client and test a team would write for it live
+in tests/fake_cloud/team/ and replace what the bake or startvendor generated. Then the project
+imports its devices with what they can do, a real Celery worker (celery-beat) or `run_job`
+(heroku-scheduler) refreshes them within the vendor's rate limit (the vendor counts), a switch
+is confirmed by a later read, the sensor refuses commands, the device the vendor calls offline
+is offline, a push signed the vendor's way is stored once, and the project's own suite passes.
+The test prints what the team had to write.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.end_to_end
 VENDOR_NAME = "Fake Cloud"
 VENDOR = "fake_cloud"
 KEY = "a-key-of-the-teams-own"
+WEBHOOK_SECRET = "a-webhook-secret-of-the-teams-own"
 TEAM_FILES = Path(__file__).parent / "fake_cloud" / "team"
 # What the team writes, where startvendor put the file it replaces (below the package).
 WRITTEN = {
@@ -48,19 +51,24 @@ def git(root: Path, *arguments: str) -> str:
     return run(["git", *identity, *arguments], root).stdout
 
 
-def connect(output_dir: Path, scheduler: str) -> tuple[Path, list[tuple[str, int, int, int]]]:
-    """Bake, run startvendor, and put the team's client and test in place of what it wrote.
+def connect(
+    output_dir: Path, scheduler: str, baked_for_it: bool
+) -> tuple[Path, list[tuple[str, int, int, int]]]:
+    """Bake for Fake Cloud, or bake and run startvendor, and put the team's client and test in
+    place of what was written for it.
 
-    Return the project's root and what the team changed after startvendor, as git counts it:
-    (path, lines startvendor wrote, lines removed, lines added) for each file.
+    Return the project's root and what the team changed after that, as git counts it:
+    (path, lines the bake or startvendor wrote, lines removed, lines added) for each file.
     """
-    root = bake(output_dir, scheduler=scheduler)
-    package = root / rendered_answers(scheduler=scheduler)["project_slug"]
+    answers = {"scheduler": scheduler} | ({"vendor_name": VENDOR_NAME} if baked_for_it else {})
+    root = bake(output_dir, **answers)
+    package = root / rendered_answers(**answers)["project_slug"]
     run([uv_executable(), "sync", "--locked", "--quiet"], root)
-    run([root / ".venv/bin/python", "manage.py", "startvendor", VENDOR_NAME], root)
+    if not baked_for_it:
+        run([root / ".venv/bin/python", "manage.py", "startvendor", VENDOR_NAME], root)
     git(root, "init", "--quiet")
     git(root, "add", "--all")
-    git(root, "commit", "--quiet", "--message", "startvendor")
+    git(root, "commit", "--quiet", "--message", "what the team starts from")
     written = {path: len((package / path).read_text().splitlines()) for path in WRITTEN.values()}
     for name, path in WRITTEN.items():
         shutil.copyfile(TEAM_FILES / name, package / path)
@@ -111,9 +119,12 @@ class Seen:
     sensor_answer: int  # the answer to a switch of the sensor
     sensor_refusal: dict
     latest: list[dict]
+    # The answers to a push, the same push again, and a push with a forged signature.
+    pushes: list[tuple[int, dict]]
+    pushed_readings: int  # the readings of the pushed device's new temperature
 
 
-def use_fake_cloud(root: Path, scheduler: str, url: str) -> Seen:
+def use_fake_cloud(root: Path, scheduler: str, cloud: FakeCloud, url: str) -> Seen:
     """What a team does first with a new vendor: import its devices, refresh them twice
     (through a worker in celery-beat mode), switch a plug and the sensor, read /api/latest/."""
     slug = rendered_answers(scheduler=scheduler)["project_slug"]
@@ -131,6 +142,7 @@ def use_fake_cloud(root: Path, scheduler: str, url: str) -> Seen:
         FAKE_CLOUD_API_URL=url,
         FAKE_CLOUD_API_TOKEN=KEY,
         FAKE_CLOUD_MAX_REQUESTS_PER_SECOND=str(REQUESTS_PER_SECOND),
+        FAKE_CLOUD_WEBHOOK_SECRET=WEBHOOK_SECRET,
     ) as app:
         app.manage("sync_devices", "--vendor", VENDOR)
         imported = app.query(
@@ -165,7 +177,23 @@ def use_fake_cloud(root: Path, scheduler: str, url: str) -> Seen:
         )
         sensor_answer, refusal = api.call("POST", f"/api/devices/{pk['ht-c3']}/commands/", ON)
         _, latest = api.call("GET", "/api/latest/")
-    return Seen(imported, requested, settled, sensor_answer, refusal, latest)
+
+        cloud.devices["plug-a1"].sensors["temperature"] = 233
+        cloud.devices["plug-a1"].updated = time.time() + 1
+        body = cloud.push_body("plug-a1")
+        webhook = f"{api.url}/webhooks/{VENDOR}/"
+        pushes = [
+            cloud.push(webhook, WEBHOOK_SECRET, body),
+            cloud.push(webhook, WEBHOOK_SECRET, body),
+            cloud.push(webhook, "a-forger", body.replace(b"233", b"999")),
+        ]
+        pushed_readings = app.scalar(
+            "SELECT count(*) FROM observations_attribute WHERE device_id = %s AND value = 23.3",
+            pk["plug-a1"],
+        )
+    return Seen(
+        imported, requested, settled, sensor_answer, refusal, latest, pushes, pushed_readings
+    )
 
 
 def settled_command(api: Api, command_id: int) -> dict | None:
@@ -173,15 +201,19 @@ def settled_command(api: Api, command_id: int) -> dict | None:
     return command if command["settled"] else None
 
 
-@pytest.mark.parametrize("scheduler", ["celery-beat", "heroku-scheduler"])
-def test_a_team_connects_fake_cloud_by_writing_its_client_and_tests_alone(scheduler, tmp_path):
-    root, changes = connect(tmp_path, scheduler)
+@pytest.mark.parametrize(
+    ("scheduler", "baked_for_it"), [("celery-beat", True), ("heroku-scheduler", False)]
+)
+def test_a_team_connects_fake_cloud_by_writing_its_client_and_tests_alone(
+    scheduler, baked_for_it, tmp_path
+):
+    root, changes = connect(tmp_path, scheduler, baked_for_it)
     uv = uv_executable()
     for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy", "."]):
         run([uv, "run", *check], root)
     cloud = FakeCloud(key=KEY, max_requests_per_second=REQUESTS_PER_SECOND, switch_delay=0.5)
     with serving(cloud) as url:
-        seen = use_fake_cloud(root, scheduler, url)
+        seen = use_fake_cloud(root, scheduler, cloud, url)
     # The tests of the limits across processes need a Redis in celery-beat mode.
     redis = (
         {"REDIS_URL": f"redis://127.0.0.1:6379/{REDIS_DB}"} if scheduler == "celery-beat" else {}
@@ -206,10 +238,17 @@ def test_a_team_connects_fake_cloud_by_writing_its_client_and_tests_alone(schedu
         "Cellar sensor": True,
         "Garage plug": False,
     }
+    assert seen.pushes == [
+        (200, {"devices": 1, "new_rows": 2}),
+        (200, {"devices": 0, "new_rows": 0, "delivered_already": True}),
+        (403, {"error": "X-Fake-Signature does not match the body"}),
+    ]
+    assert seen.pushed_readings == 1
     assert " passed" in suite.stdout and "skipped" not in suite.stdout
-    print(f"\n{VENDOR_NAME} ({scheduler}), what the team changed after startvendor:")
+    start = "the bake" if baked_for_it else "startvendor"
+    print(f"\n{VENDOR_NAME} ({scheduler}), what the team changed after {start}:")
     for path, written, removed, added in changes:
-        print(f"  {path}: {written} lines written by startvendor, {removed} removed, {added} added")
+        print(f"  {path}: {written} lines written by {start}, {removed} removed, {added} added")
     print(
         f"  {len(changes)} files, {sum(c[3] for c in changes)} lines added and "
         f"{sum(c[2] for c in changes)} removed; the vendor received {sum(cloud.requests.values())} "

@@ -443,13 +443,13 @@ NAMES_PER_PLUG = 2
 WEBHOOK_SECRET = "a-secret-shared-with-the-simulated-vendor"
 
 
-def post_json(url: str, body: bytes, headers: dict[str, str]) -> int:
+def post_json(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
     request = urllib.request.Request(url, body, headers | {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
+            return response.status, json.load(response)
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, json.load(error)
 
 
 def signed(body: bytes) -> dict[str, str]:
@@ -459,10 +459,11 @@ def signed(body: bytes) -> dict[str, str]:
     return {"X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": f"sha256={digest.hexdigest()}"}
 
 
-def test_pushes_through_gunicorn_are_stored_once_and_replays_refused(celery_project):
+def test_pushes_through_gunicorn_are_stored_once_and_forgeries_refused(celery_project):
     """The webhook served by the Procfile's web line: the simulated vendor pushes with
     `manage.py simulate_push webhook`; every reading is stored once, however often it is
-    pushed; a replayed, unsigned or tampered request is refused."""
+    pushed; a delivery received again stores nothing; an unsigned or tampered request is
+    refused."""
     # No Redis: a push is stored in the request, with no task.
     with deployment(
         celery_project,
@@ -492,7 +493,10 @@ def test_pushes_through_gunicorn_are_stored_once_and_replays_refused(celery_proj
             {"devices": [{"id": "sim-00001", "online": True, "status": None, "readings": []}]}
         ).encode()
         headers = signed(body)
-        assert post_json(webhook, body, headers) == 200
-        assert post_json(webhook, body, headers) == 403
-        assert post_json(webhook, body, {}) == 401
-        assert post_json(webhook, body.replace(b"true", b"false"), headers) == 403
+        assert post_json(webhook, body, headers) == (200, {"devices": 1, "new_rows": 0})
+        assert post_json(webhook, body, headers) == (
+            200,
+            {"devices": 0, "new_rows": 0, "delivered_already": True},
+        )
+        assert post_json(webhook, body, {})[0] == 401
+        assert post_json(webhook, body.replace(b"true", b"false"), headers)[0] == 403

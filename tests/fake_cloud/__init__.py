@@ -17,13 +17,24 @@ Bodies are forms, the key travels in them, and every answer is HTTP 200, errors 
 One device per status call. A switch answers before it happens: the relay turns
 `switch_delay` seconds later and only a later status shows it. "updated" is a Unix timestamp;
 temperatures are in tenths of a degree Celsius, humidity in percent.
+
+It also pushes a device's status to a webhook, signed its own way: no timestamp, an
+HMAC-SHA256 of the body alone, in base64.
+
+    POST <webhook>  {"event": "status", "id": I, "data": <a status answer's data>}
+                    X-Fake-Signature: <base64 of HMAC-SHA256(secret, body)>
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -143,6 +154,23 @@ class FakeCloud:
         timer.daemon = True
         timer.start()
         return {"isok": True}
+
+    def push_body(self, device_id: str) -> bytes:
+        """What the cloud pushes of a device's status now."""
+        data = self._status({"id": device_id})["data"]
+        return json.dumps({"event": "status", "id": device_id, "data": data}).encode()
+
+    @staticmethod
+    def push(url: str, secret: str, body: bytes) -> tuple[int, dict]:
+        """Post a push to a webhook, signed; the answer's status and JSON body."""
+        signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+        headers = {"Content-Type": "application/json", "X-Fake-Signature": signature.decode()}
+        request = urllib.request.Request(url, body, headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
 
     def _switch(self, device: FakeDevice, is_on: bool) -> None:
         with self._lock:

@@ -8,6 +8,8 @@ The API, as its documentation gives it:
                                               "device_status": {"updated", "relays": [{"ison"}],
                                                                 "sensors": {"<name>": int}}}}
     POST device/relay/control  id,turn -> {"isok": true}
+    webhook push (ours)                -> {"event": "status", "id", "data": <as device/status>},
+                                          X-Fake-Signature: base64 of HMAC-SHA256 of the body
 
 Every request is a form that carries the account's key (key=...); every answer is HTTP 200,
 errors included: {"isok": false, "errors": {"<code>": "<text>"}}. A status call reads one
@@ -21,6 +23,7 @@ variables (their names start with FAKE_CLOUD_):
     API_TIMEOUT               seconds a request may take (10)
     MAX_CALLS_AT_ONCE         the vendor's limits, which every call keeps (0: none); it allows
     MAX_REQUESTS_PER_SECOND   one request a second
+    WEBHOOK_SECRET            the secret its pushes are signed with
 
 The transport is http.HTTPVendorClient's: timeouts, credentials, the vendor's limits, the token
 kept out of messages, and error_for(), which makes each answer a success or one of the errors
@@ -29,7 +32,10 @@ of base.py. This class builds the requests and reads the answers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -46,8 +52,10 @@ from .base import (
     StatusReading,
     UnknownDevice,
     VendorError,
+    pushed_json,
 )
 from .http import HTTPVendorClient, json_body
+from .signing import ForgedPush, UnsignedPush, matches
 
 # The sensors the vendor reports: their units, and how many of its whole numbers make one.
 SENSORS = {"temperature": ("°C", 10), "humidity": ("%", 1)}
@@ -101,6 +109,20 @@ class FakeCloudClient(HTTPVendorClient):
         self.request("POST", "device/relay/control", data=form)
         # The vendor does not say the new state: a later read confirms the command.
         return None
+
+    def verify_push(self, headers: Mapping[str, str], body: bytes) -> str:
+        # The vendor signs the body alone, with no time: the same push received again is
+        # stored once, and there is no stale one to refuse.
+        signature = headers.get("X-Fake-Signature", "")
+        if not signature:
+            raise UnsignedPush("X-Fake-Signature")
+        digest = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).digest()
+        if not matches(signature, base64.b64encode(digest).decode()):
+            raise ForgedPush("X-Fake-Signature does not match the body")
+        return signature
+
+    def parse_push(self, body: bytes) -> list[DeviceReport]:
+        return pushed_json(body, lambda push: [parse_report(str(push["id"]), push)])
 
 
 def parse_devices(body: Any) -> list[DeviceInfo]:

@@ -1,5 +1,9 @@
 """Tests of Fake Cloud's client, on the answers of its API documentation (respx)."""
 
+import base64
+import hashlib
+import hmac
+import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
@@ -9,11 +13,13 @@ import respx
 from .. import base
 from ..fake_cloud import FakeCloudClient
 from ..registry import vendor_client
+from ..signing import ForgedPush, UnsignedPush
 
 VENDOR = "fake_cloud"
 # The vendor's API, answering from the routes each test sets (the api fixture, conftest.py).
 BASE_URL = "https://vendor.example/api/v1/"
 TOKEN = "token-4f1d9c2e"
+WEBHOOK_SECRET = "whsec-91ac"
 URL_SETTING = "FAKE_CLOUD_API_URL"
 TOKEN_SETTING = "FAKE_CLOUD_API_TOKEN"
 NOON = datetime(2026, 1, 15, 12, tzinfo=UTC)
@@ -63,7 +69,7 @@ SENSOR_OFFLINE = {
 
 @pytest.fixture
 def client():
-    client = FakeCloudClient(base_url=BASE_URL, api_token=TOKEN)
+    client = FakeCloudClient(base_url=BASE_URL, api_token=TOKEN, webhook_secret=WEBHOOK_SECRET)
     yield client
     client.close()
 
@@ -160,3 +166,32 @@ def test_the_client_settings_vendors_builds_names_a_missing_setting(settings, op
 
     with pytest.raises(base.ConfigurationError, match=f"{variable} is not set"):
         vendor_client(VENDOR).list_devices()
+
+
+# The push of the documentation's webhook example, and the signature it gives for it.
+PUSH = json.dumps({"event": "status", "id": "plug-1", "data": PLUG["data"]}).encode()
+
+
+def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return {"X-Fake-Signature": base64.b64encode(digest).decode()}
+
+
+def test_a_push_is_read_as_the_status_a_read_returns(client):
+    (report,) = client.parse_push(PUSH)
+
+    assert report.vendor_device_id == "plug-1"
+    assert report.status == base.StatusReading("plug-1", True, "on", NOON)
+    assert report.online is True
+
+
+def test_a_push_is_the_vendors_when_its_body_is_signed_with_the_secret(client):
+    headers = signed(PUSH)
+
+    assert client.verify_push(headers, PUSH) == headers["X-Fake-Signature"]
+    with pytest.raises(ForgedPush):
+        client.verify_push(headers, PUSH.replace(b"true", b"false"))
+    with pytest.raises(ForgedPush):
+        client.verify_push(signed(PUSH, "another-secret"), PUSH)
+    with pytest.raises(UnsignedPush):
+        client.verify_push({}, PUSH)

@@ -1,17 +1,17 @@
 """Vendors' pushes: POST /webhooks/<vendor>/, for each vendor whose webhook_secret is set.
 
-No user signs in here: a push is the vendor's when its signature verifies, an HMAC-SHA256 of
-the raw body and a timestamp, keyed with the vendor's webhook_secret (vendors/signing.py; change
-it there for a vendor that signs another way). The timestamp is signed with the body, so a
-captured push cannot be made fresh again: one signed more than WEBHOOK_REPLAY_WINDOW_SECONDS ago
-(or ahead) is stale, and a signature seen already is a replay (interactions.models.
-WebhookDelivery says where it is remembered, and why there). Signatures are compared in
-constant time.
+No user signs in here: a push is the vendor's when its client's verify_push says so (by
+default an HMAC-SHA256 of the raw body and a signed timestamp, keyed with the vendor's
+webhook_secret: vendors/signing.py; a client whose vendor signs another way overrides it).
+A delivery is told from another by its signature: the same one received again (a vendor's
+retry, or a replay) is answered 200 and stores nothing (interactions.models.WebhookDelivery
+says where deliveries are remembered, and why there).
 
 Answers, in JSON, never a 500:
     200  {"devices": n, "new_rows": m}: stored, and committed before the answer
+    200  {"devices": 0, "new_rows": 0, "delivered_already": true}: the same signature again
     400  a body the vendor's client cannot read (its parse_push)
-    401  no signature or no timestamp; 403 a wrong signature, a stale timestamp, a replay
+    401  no signature (or no timestamp); 403 a wrong signature, a stale timestamp
     404  an unknown vendor, or one without a webhook_secret, or whose client reads no pushes
     405  anything but POST; 413 a Content-Length beyond WEBHOOK_MAX_BODY_BYTES, before reading
 Refusals are logged once per vendor and reason per minute, counting those held back: a flood
@@ -24,10 +24,11 @@ nothing to send again, and one that gets no answer sends again, which stores not
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -39,7 +40,7 @@ from ..interactions.jobs import store_pushed
 from ..interactions.models import WebhookDelivery
 from ..vendors.base import MalformedPush, PushNotSupported, VendorClient
 from ..vendors.registry import pushing_client
-from ..vendors.signing import SCHEME, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from ..vendors.signing import PushRefused, UnsignedPush
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +51,12 @@ LOG_PERIOD = 60.0
 class Refused(Exception):
     """A push refused; `reason` names the cause in the log, the message tells the sender."""
 
-    def __init__(self, status: int, reason: str, message: str):
+    def __init__(self, status: int, reason: str, message: str, challenge: str = ""):
         super().__init__(message)
         self.status = status
         self.reason = reason
+        # A 401's WWW-Authenticate: how the vendor is to sign.
+        self.challenge = challenge
 
 
 class RefusalLog:
@@ -100,22 +103,23 @@ def receive(request: HttpRequest, vendor: str) -> JsonResponse:
         response = JsonResponse({"error": str(refusal)}, status=refusal.status)
         # Logged above, once per period: not by Django too, which logs every 4xx it answers.
         response._has_been_logged = True  # type: ignore[attr-defined]
-        if refusal.status == 401:
-            response["WWW-Authenticate"] = f'HMAC-SHA256 header="{SIGNATURE_HEADER}"'
+        if refusal.challenge:
+            response["WWW-Authenticate"] = refusal.challenge
         return response
 
 
 def accept(request: HttpRequest, vendor: str, client: VendorClient) -> dict:
-    body = verified_body(request, client.webhook_secret)
+    push = verified_push(request, client)
     try:
-        reports = client.parse_push(body)
+        reports = client.parse_push(push.body)
     except PushNotSupported as error:
         raise Refused(404, "not_supported", str(error)) from None
     except MalformedPush as error:
         raise Refused(400, "malformed", f"the body cannot be read: {error}") from None
     try:
         with transaction.atomic():
-            remember(vendor, request.headers[SIGNATURE_HEADER])
+            if not remember(vendor, push.signature):
+                return {"devices": 0, "new_rows": 0, "delivered_already": True}
             stored = store_pushed(vendor, reports)
     except (DataError, IntegrityError, OverflowError) as error:
         # A value or a time the database cannot hold: the push is the vendor's mistake, and
@@ -125,16 +129,16 @@ def accept(request: HttpRequest, vendor: str, client: VendorClient) -> dict:
     return {"devices": len(stored.refreshed), "new_rows": len(stored.new_keys)}
 
 
-def verified_body(request: HttpRequest, secret: str) -> bytes:
-    """The raw body, once its size, signature and timestamp are checked."""
+@dataclass(frozen=True)
+class VerifiedPush:
+    body: bytes
+    signature: str
+
+
+def verified_push(request: HttpRequest, client: VendorClient) -> VerifiedPush:
+    """The raw body, once its size is checked and the client has verified it."""
     if content_length(request) > settings.WEBHOOK_MAX_BODY_BYTES:
         raise too_large()
-    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
-    signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not timestamp or not signature:
-        raise Refused(
-            401, "unsigned", f"send the {TIMESTAMP_HEADER} and {SIGNATURE_HEADER} headers"
-        )
     try:
         body = request.body
     except RequestDataTooBig:  # beyond DATA_UPLOAD_MAX_MEMORY_SIZE too
@@ -143,35 +147,24 @@ def verified_body(request: HttpRequest, secret: str) -> bytes:
         raise Refused(400, "unreadable", "the body did not arrive whole") from None
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         raise too_large()
-    expected = sign(secret, timestamp, body)
-    # compare_digest takes as long for a near miss as for a wild guess; bytes, because it
-    # refuses str with characters beyond ASCII, which a forger may well send.
-    if not hmac.compare_digest(
-        signature.encode(errors="replace"), expected.encode(errors="replace")
-    ):
-        raise Refused(403, "mis-signed", f"{SIGNATURE_HEADER} does not match the body")
-    if not fresh(timestamp):
-        window = settings.WEBHOOK_REPLAY_WINDOW_SECONDS
-        raise Refused(403, "stale", f"{TIMESTAMP_HEADER} is more than {window} s from now")
-    return body
+    try:
+        return VerifiedPush(body, client.verify_push(request.headers, body))
+    except PushRefused as refusal:
+        challenge = refusal.challenge if isinstance(refusal, UnsignedPush) else ""
+        raise Refused(refusal.status, refusal.reason, str(refusal), challenge) from None
 
 
-def fresh(timestamp: str) -> bool:
-    # Digits only, and few of them: int() would also read " 17 " or "1_700", and take long
-    # over thousands of digits.
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        return False
-    return abs(time.time() - int(timestamp)) <= settings.WEBHOOK_REPLAY_WINDOW_SECONDS
-
-
-def remember(vendor: str, signature: str) -> None:
-    """Record a verified push's signature, or refuse it as a replay; in the caller's
-    transaction, which a concurrent delivery of the same signature waits for."""
+def remember(vendor: str, signature: str) -> bool:
+    """Record a verified push's signature; False if it was recorded already. In the caller's
+    transaction, which a concurrent delivery of the same signature waits for. Kept as a
+    digest: the same length whatever a vendor's signature looks like."""
+    digest = hashlib.sha256(signature.encode(errors="replace")).hexdigest()
     try:
         with transaction.atomic():
-            WebhookDelivery.objects.create(vendor=vendor, signature=signature.removeprefix(SCHEME))
+            WebhookDelivery.objects.create(vendor=vendor, signature=digest)
     except IntegrityError:
-        raise Refused(403, "replayed", "this push was delivered already") from None
+        return False
+    return True
 
 
 def content_length(request: HttpRequest) -> int:

@@ -191,8 +191,8 @@ class Alert(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """A verified push, by its signature: a second delivery of the same signature within the
-    replay window is refused (api/webhooks.py).
+    """A verified push, by a digest of its signature: a second delivery of the same signature
+    within the replay window stores nothing (api/webhooks.py).
 
     In the database rather than the cache: every web process sees it, whatever cache the
     project has (a local-memory cache is one process's), and it is written in the transaction

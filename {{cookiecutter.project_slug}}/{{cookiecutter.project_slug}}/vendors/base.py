@@ -20,7 +20,9 @@ Connecting a real vendor, in short:
    (or AuthenticationFailed) is the client's setup, not a device's: it fails the whole job.
 6. A vendor that pushes (webhooks): parse_push reads a body it sent into the same DeviceReports
    a read returns, each naming its device; the vendor's webhook_secret setting turns its
-   endpoint, /webhooks/<vendor>/, on (api/webhooks.py verifies the signature first).
+   endpoint, /webhooks/<vendor>/, on. verify_push checks first that a push is the vendor's:
+   by default with the scheme of vendors/signing.py; a vendor that signs another way
+   overrides it.
 {%- if cookiecutter.use_mqtt %}
    A vendor that publishes to an MQTT broker names the topic in its mqtt_topic setting (a
    filter such as acme/+/state may stand for many); `manage.py consume_mqtt` subscribes to it
@@ -32,12 +34,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..safejson import UnsafeJSON, loads
+from . import signing
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,14 @@ class VendorClient(ABC):
         raises MalformedPush; pushed_json() does it for a JSON body. The default: the vendor
         does not push."""
         raise PushNotSupported(f"{type(self).__name__} does not read pushed bodies")
+
+    def verify_push(self, headers: Mapping[str, str], body: bytes) -> str:
+        """Check that a push is the vendor's, from its headers and raw body, before it is
+        read; return its signature, or what else tells this delivery from another: the same
+        delivery received twice is stored once. Raise signing.UnsignedPush, ForgedPush or
+        StalePush when it is not shown to be the vendor's. The default: this project's own
+        scheme (vendors/signing.py), keyed with webhook_secret."""
+        return signing.verify(self.webhook_secret, headers, body)
 
     def close(self) -> None:  # noqa: B027 - a client without connections has nothing to close
         """Release connections; the default client has none."""

@@ -16,7 +16,7 @@ A status is {"id", "is_on", "state", "timestamp"}. Every request sends "Authoriz
 {"error": "..."} with the status code saying what kind (HTTPVendorClient.error_for).
 
 The API also pushes, to a webhook: a POST whose body is what GET state answers, for the devices
-that have something new, signed as api/webhooks.py describes.
+that have something new, signed as vendors/signing.py describes.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """POST /webhooks/<vendor>/: a signed push is stored as a read is; anything else is a 4xx."""
 
+import base64
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -16,7 +19,15 @@ from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...interactions.models import WebhookDelivery
 from ...observations.models import Attribute, Status
-from ...vendors.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from ...vendors.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    ForgedPush,
+    UnsignedPush,
+    matches,
+    sign,
+)
+from ...vendors.simulator import SimulatorClient
 from .. import webhooks
 
 pytestmark = pytest.mark.django_db
@@ -98,15 +109,59 @@ def test_the_same_push_delivered_twice_with_new_signatures_is_stored_once(plug):
     assert (Attribute.objects.count(), Status.objects.count()) == (2, 1)
 
 
-def test_a_replayed_push_is_refused_and_stores_nothing_more(plug):
+def test_the_same_delivery_received_again_is_answered_but_stores_nothing_more(plug):
+    # A vendor's retry of a push whose answer it missed, or a replay within the window.
     signed = headers(BODY)
     push(BODY, **signed)
+    plug.refresh_from_db()
+    seen_at = plug.last_seen_at
 
-    replay = push(BODY, **signed)
+    again = push(BODY, **signed)
 
-    assert replay.status_code == 403
-    assert "delivered already" in replay.json()["error"]
+    assert again.status_code == 200
+    assert again.json() == {"devices": 0, "new_rows": 0, "delivered_already": True}
     assert WebhookDelivery.objects.count() == 1
+    plug.refresh_from_db()
+    assert plug.last_seen_at == seen_at
+
+
+class SignedOtherwise(SimulatorClient):
+    """A vendor that signs a push with a base64 HMAC of the body in a header of its own, and
+    no timestamp."""
+
+    def verify_push(self, headers, body):
+        signature = headers.get("X-Other-Signature", "")
+        if not signature:
+            raise UnsignedPush("X-Other-Signature")
+        if not matches(signature, other_signature(body)):
+            raise ForgedPush("X-Other-Signature does not match the body")
+        return signature
+
+
+def other_signature(body: bytes) -> str:
+    digest = hmac.new(SECRET.encode(), body, hashlib.sha512).digest()
+    return base64.b64encode(digest * 2).decode()  # longer than any hex digest: 172 characters
+
+
+@pytest.fixture
+def signed_otherwise(monkeypatch):
+    monkeypatch.setattr(SimulatorClient, "verify_push", SignedOtherwise.verify_push)
+
+
+def test_a_vendor_that_signs_otherwise_is_verified_by_its_own_client(plug, signed_otherwise):
+    signature = other_signature(BODY)
+
+    first = push(BODY, **{"X-Other-Signature": signature})
+    again = push(BODY, **{"X-Other-Signature": signature})
+    forged = push(BODY, **{"X-Other-Signature": other_signature(b"another body")})
+    unsigned = push(BODY, **headers(BODY))
+
+    assert first.json() == {"devices": 1, "new_rows": 3}
+    assert again.json()["delivered_already"] is True
+    assert (forged.status_code, unsigned.status_code) == (403, 401)
+    assert unsigned["WWW-Authenticate"] == 'HMAC-SHA256 header="X-Other-Signature"'
+    assert unsigned.json() == {"error": "send the X-Other-Signature header"}
+    assert (Attribute.objects.count(), WebhookDelivery.objects.count()) == (2, 1)
 
 
 def test_a_tampered_body_is_refused(plug):

@@ -71,23 +71,23 @@ def test_run_job_runs_a_device_job_on_one_device(simulated_devices):
 def test_run_job_with_a_vendor_url_that_is_not_the_api_fails_once_in_one_line(
     live_server, settings, caplog
 ):
-    # The simulator's API on a live server, and the vendor's URL one level too high: every
-    # path answers the project's own 404 page.
-    vendor = "{{ cookiecutter.__vendor_module }}"
-    entry = settings.VENDORS[vendor]
-    options = entry["OPTIONS"] | {
+    # The simulator's API on a live server, called by the example API's client (not the
+    # team's, which speaks its own vendor's API) with a URL one level too high: every path
+    # answers the project's own 404 page.
+    options = {
         "base_url": live_server.url + "/vendor-simulator/",
         "api_token": settings.SIMULATOR_API_TOKEN,
     }
-    settings.VENDORS = {**settings.VENDORS, vendor: {**entry, "OPTIONS": options}}
-    DeviceFactory.create_batch(4, vendor=vendor)
+    vendor = {"CLIENT": "example_api.ExampleAPIClient", "OPTIONS": options}
+    settings.VENDORS = {**settings.VENDORS, "example_api": vendor}
+    DeviceFactory.create_batch(4, vendor="example_api")
 
     with caplog.at_level(logging.INFO), pytest.raises(CommandError) as failed:
         run("run_job", "refresh_all")
 
     message = (
-        f"{vendor}: GET state answered 404 from a server that is not the vendor's API: "
-        "check {{ cookiecutter.__vendor_module.upper() }}_API_URL"
+        "example_api: GET state answered 404 from a server that is not the vendor's API: "
+        "check base_url"
     )
     assert str(failed.value) == f"refresh_all failed: {message}"
     job_run = JobRun.objects.get()

@@ -6,7 +6,7 @@ Each simulated device (or each one named with --devices) pushes its latest N rea
 push per reading period, oldest first. `webhook` sends each device's push, signed, to the
 project's webhook for the simulated vendor (by default the dev server's,
 http://127.0.0.1:8000/webhooks/simulator/), signed with SIMULATOR_WEBHOOK_SECRET as
-api/webhooks.py checks it. `mqtt` publishes one message per reading period, holding every
+vendors/signing.py says. `mqtt` publishes one message per reading period, holding every
 device's push, to SIMULATOR_MQTT_TOPIC on the broker at MQTT_URL at QoS 1, for `manage.py
 consume_mqtt` to receive. The bodies are the ones simulator.py describes: the demo and the
 tests have a pushing vendor without hardware. Pushing the same readings again stores nothing
@@ -17,7 +17,7 @@ twice.
 Each simulated device (or each one named with --devices) pushes its latest N readings, one
 signed push per reading period, oldest first, to the project's webhook for the simulated vendor
 (by default the dev server's, http://127.0.0.1:8000/webhooks/simulator/). The body is the one
-simulator.py describes, signed with SIMULATOR_WEBHOOK_SECRET as api/webhooks.py checks it: the
+simulator.py describes, signed with SIMULATOR_WEBHOOK_SECRET as vendors/signing.py says: the
 demo and the tests have a pushing vendor without hardware. Pushing the same readings again
 stores nothing twice.
 {%- endif %}
