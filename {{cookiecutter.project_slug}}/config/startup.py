@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -46,6 +47,36 @@ def use_default_settings(dot_env: Path = DOT_ENV) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings_module())
     if os.environ["DJANGO_SETTINGS_MODULE"] == LOCAL and dot_env.exists():
         environ.Env.read_env(dot_env)
+
+
+class Env(environ.Env):
+    """environ.Env that refuses a value it cannot read as what it should be, or a number where
+    only a positive one makes sense, with ImproperlyConfigured naming the variable: one line
+    (one_line_configuration_errors), not a traceback from deep inside the settings."""
+
+    def get_value(
+        self,
+        var: str,
+        cast: Any = None,
+        default: Any = environ.Env.NOTSET,
+        parse_default: bool = False,
+    ) -> Any:
+        try:
+            return super().get_value(var, cast, default, parse_default)
+        except ValueError:
+            kind = {int: "a whole number", float: "a number", bool: "true or false"}.get(cast)
+            value = self.ENVIRON.get(var, "")
+            raise ImproperlyConfigured(
+                f"{var}={value!r} cannot be read{f' as {kind}' if kind else ''}."
+            ) from None
+
+    def positive_int(self, var: str, default: int) -> int:
+        """A count, an interval or a retention: 0 or less would stop the project's work, or
+        prune everything it keeps."""
+        value = self.int(var, default=default)
+        if value < 1:
+            raise ImproperlyConfigured(f"{var}={value} must be at least 1.")
+        return value
 
 
 @contextmanager

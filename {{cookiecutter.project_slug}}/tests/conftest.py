@@ -18,6 +18,9 @@ SETTINGS_VARIABLES = (
 {%- if cookiecutter.scheduler == "celery-beat" %}
     "REDIS_URL",
 {%- endif %}
+{%- if cookiecutter.use_mqtt %}
+    "MQTT_",
+{%- endif %}
     "SENTRY_",
 )
 

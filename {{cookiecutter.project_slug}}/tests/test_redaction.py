@@ -17,6 +17,9 @@ SECRETS = {
     for name in ["database", "broker", "email", "vendor", "vendor_key", "simulator", "dsn", "api"]
 }
 SECRETS["secret_key"] = secrets.token_urlsafe(50)
+{%- if cookiecutter.use_mqtt %}
+SECRETS["mqtt"] = secrets.token_hex(8)
+{%- endif %}
 VENDOR = "{{ cookiecutter.__vendor_module.upper() }}"
 {%- if cookiecutter.scheduler == "celery-beat" %}
 # Heroku Redis gives a redis:// URL, or a rediss:// one for TLS.
@@ -42,6 +45,9 @@ def production_variables(broker: dict[str, str]) -> dict[str, str]:
         f"{VENDOR}_API_URL": f"https://api.example.com/v1/?api_key={SECRETS['vendor_key']}",
         "SIMULATOR_API_TOKEN": SECRETS["simulator"],
         "SENTRY_DSN": f"http://{SECRETS['dsn']}@127.0.0.1:9/1",
+{%- if cookiecutter.use_mqtt %}
+        "MQTT_URL": f"mqtts://consumer:{SECRETS['mqtt']}@mqtt.example.com:8883",
+{%- endif %}
         **broker,
     }
 

@@ -1,6 +1,7 @@
 """Each environment's settings come from the environment, as the README says."""
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -19,6 +20,9 @@ REQUIRED_IN_PRODUCTION = {
 {%- if cookiecutter.scheduler == "celery-beat" %}
     "REDIS_URL": "redis://redis.example.com:6379/0",
 {%- endif %}
+{%- if cookiecutter.use_mqtt %}
+    "MQTT_URL": "mqtts://consumer:password@mqtt.example.com:8883",
+{%- endif %}
 {%- if cookiecutter.use_sentry %}
     # Nothing listens there: events sent while testing are refused at once.
     "SENTRY_DSN": "http://public@127.0.0.1:9/1",
@@ -30,6 +34,26 @@ def test_local_settings_use_sqlite_without_database_url(settings_module):
     local = settings_module("config.settings.local")
 
     assert local.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("MONITOR_INTERVAL_SECONDS", "abc", "MONITOR_INTERVAL_SECONDS='abc' cannot be read as a"),
+        ("OBSERVATION_RETENTION_DAYS", "0", "OBSERVATION_RETENTION_DAYS=0 must be at least 1."),
+        ("SILENT_AFTER_INTERVALS", "-1", "SILENT_AFTER_INTERVALS=-1 must be at least 1."),
+        ("WEBHOOK_REPLAY_WINDOW_SECONDS", "5m", "WEBHOOK_REPLAY_WINDOW_SECONDS='5m' cannot be"),
+        ("DATABASE_URL", "postgress://iot:hunter2@db.example.com/iot", "DATABASE_URL is not a"),
+    ],
+)
+def test_a_value_the_project_cannot_use_is_refused_naming_its_variable(
+    settings_module, variable, value, says, recwarn
+):
+    # A retention of 0 days would prune every reading, and every job's record with them.
+    with pytest.raises(ImproperlyConfigured, match=re.escape(says)):
+        settings_module("config.settings.local", **{variable: value})
+
+    assert not [warning for warning in recwarn if "hunter2" in str(warning.message)]
 
 
 def test_database_url_selects_postgresql(settings_module):

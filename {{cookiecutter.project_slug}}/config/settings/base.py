@@ -7,18 +7,20 @@ local.py, test.py and production.py change only what they must.
 {% if cookiecutter.scheduler == "celery-beat" -%}
 import ssl
 {% endif -%}
+import warnings
 from pathlib import Path
 from typing import Any
 
-import environ
+from django.core.exceptions import ImproperlyConfigured
 
+from config.startup import Env
 from config.vendor_settings import VendorSetting, vendor
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 # Every setting that differs between environments is read from one: config/startup.py adds
 # the developer's .env to it for local settings, and nothing else reads that file.
-env = environ.Env()
+env = Env()
 
 # Local settings turn it on, for a developer's machine only.
 DEBUG = False
@@ -28,7 +30,14 @@ PRODUCTION = False
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 
 # SQLite when DATABASE_URL is unset, so the project runs with nothing installed but Python.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+with warnings.catch_warnings():
+    # django-environ warns of a URL it cannot read by printing it whole, password and all: the
+    # line below says what is wrong instead.
+    warnings.simplefilter("ignore", UserWarning)
+    DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# A scheme django-environ does not know becomes an "engine" of its own name, not a module.
+if "." not in DATABASES["default"].get("ENGINE", ""):
+    raise ImproperlyConfigured("DATABASE_URL is not a database URL: postgres://… or sqlite:///…")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Jobs write from several threads: take the write lock when a transaction starts and wait
     # for it, rather than fail with "database is locked".
@@ -190,7 +199,7 @@ MQTT_SESSION_EXPIRY_SECONDS = env.int("MQTT_SESSION_EXPIRY_SECONDS", default=7 *
 # Messages are stored in one transaction per batch, then acknowledged: a batch is stored when
 # it holds this many messages (the broker sends at most two batches before they are
 # acknowledged)...
-MQTT_BATCH_MESSAGES = env.int("MQTT_BATCH_MESSAGES", default=500)
+MQTT_BATCH_MESSAGES = env.positive_int("MQTT_BATCH_MESSAGES", default=500)
 # ...or when its first message has waited this long.
 MQTT_BATCH_SECONDS = env.float("MQTT_BATCH_SECONDS", default=1.0)
 # A consumer that has received messages, then receives none for this long, raises an alert
@@ -263,25 +272,25 @@ LOGGING = {
 }
 
 # Monitoring
-MONITOR_INTERVAL_SECONDS = env.int("MONITOR_INTERVAL_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}60{% else %}600{% endif %})
-OBSERVATION_RETENTION_DAYS = env.int("OBSERVATION_RETENTION_DAYS", default=90)
+MONITOR_INTERVAL_SECONDS = env.positive_int("MONITOR_INTERVAL_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}60{% else %}600{% endif %})
+OBSERVATION_RETENTION_DAYS = env.positive_int("OBSERVATION_RETENTION_DAYS", default=90)
 # A device unheard for this many monitor intervals is silent: flagged, and alerted once.
-SILENT_AFTER_INTERVALS = env.int("SILENT_AFTER_INTERVALS", default=3)
+SILENT_AFTER_INTERVALS = env.positive_int("SILENT_AFTER_INTERVALS", default=3)
 # How often each vendor's device list is imported (devices/sync.py): daily by default, as
 # devices are added to an account far less often than they are read.
-SYNC_DEVICES_INTERVAL_SECONDS = env.int("SYNC_DEVICES_INTERVAL_SECONDS", default=86400)
+SYNC_DEVICES_INTERVAL_SECONDS = env.positive_int("SYNC_DEVICES_INTERVAL_SECONDS", default=86400)
 # A command not confirmed this long after it was asked for fails, with the reason; until then
 # the settle_commands job sends again one whose attempt was lost (interactions/delivery.py).
-COMMAND_TIMEOUT_SECONDS = env.int("COMMAND_TIMEOUT_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}300{% else %}1800{% endif %})
+COMMAND_TIMEOUT_SECONDS = env.positive_int("COMMAND_TIMEOUT_SECONDS", default={% if cookiecutter.scheduler == "celery-beat" %}300{% else %}1800{% endif %})
 # Exports of readings as CSV (observations/exports.py): what one request may ask for; more is
 # refused with a 400 that says so.
-EXPORT_MAX_DEVICES = env.int("EXPORT_MAX_DEVICES", default=1000)
-EXPORT_MAX_DAYS = env.int("EXPORT_MAX_DAYS", default=366)
+EXPORT_MAX_DEVICES = env.positive_int("EXPORT_MAX_DEVICES", default=1000)
+EXPORT_MAX_DAYS = env.positive_int("EXPORT_MAX_DAYS", default=366)
 {%- if cookiecutter.scheduler == "celery-beat" %}
 # The same request within this time gets the export it asked for before, not a new one; a
 # file is kept this long for its download, then pruned.
 EXPORT_CACHE_SECONDS = env.int("EXPORT_CACHE_SECONDS", default=600)
-EXPORT_KEEP_HOURS = env.int("EXPORT_KEEP_HOURS", default=24)
+EXPORT_KEEP_HOURS = env.positive_int("EXPORT_KEEP_HOURS", default=24)
 {%- endif %}
 # Retries of vendor calls that failed for a passing reason, with capped backoff
 # (interactions/retries.py).
