@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
@@ -9,6 +10,8 @@ from typing import Protocol, runtime_checkable
 from django.utils import timezone
 
 from .models import JobRun
+
+logger = logging.getLogger(__name__)
 
 
 def describe_error(error: BaseException) -> str:
@@ -52,13 +55,19 @@ class RecordsItself(Protocol):
 def run_recorded(name: str, job: Callable[..., object], *args: int) -> JobRun:
     """Run `job(*args)` as a run of job `name`, and record what it returned; an error fails
     the run and propagates. The one way every job is run, by a worker or `run_job`, so that
-    its record reads the same whichever ran it."""
+    its record reads the same whichever ran it.
+
+    A run its result failed (a round with a failed batch) logs one ERROR, which reaches the
+    admins; an error that propagates is logged by whoever ran the job (the worker, run_job).
+    """
     with recorded_run(name) as run:
         result = job(*args)
         if isinstance(result, RecordsItself):
             result.record(run)
         else:
             run.detail = describe(result)
+    if run.outcome == JobRun.Outcome.FAILED:
+        logger.error("%s failed: %s", name, run.detail)
     return run
 
 

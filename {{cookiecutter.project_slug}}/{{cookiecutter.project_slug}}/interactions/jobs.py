@@ -114,9 +114,14 @@ class Refreshed:
 
 
 def refresh_device(device_id: int) -> list[int]:
-    """Read one device's status and readings; return the keys of the new rows."""
+    """Read one device's status and readings; return the keys of the new rows. A device its
+    vendor refused, or whose readings could not be stored, fails the job: it was all it had
+    to do."""
     refreshed = refresh_devices([device_id])
     refreshed.raise_unread()
+    if refreshed.failed:
+        reason = Device.objects.values_list("last_error", flat=True).get(pk=device_id)
+        raise PermanentVendorError(reason)
     return refreshed.new_keys
 
 

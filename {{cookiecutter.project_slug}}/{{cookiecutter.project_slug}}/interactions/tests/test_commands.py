@@ -10,8 +10,9 @@ from ...devices.models import Device
 from ...devices.tests.factories import DeviceFactory
 from ...observations.models import Attribute, Status
 from ...observations.partitions import READINGS_TABLES, partitions
-from ...vendors.base import VendorUnavailable
+from ...vendors.base import UnknownDevice, VendorUnavailable
 from ...vendors.models import SimulatedDevice
+from ..management.commands import set_status
 from ..models import Command, JobRun
 from ..schedule import periodic_jobs
 
@@ -43,12 +44,20 @@ def test_run_job_refresh_all_refreshes_every_device_and_records_the_run(simulate
     assert (job_run.devices_refreshed, job_run.devices_failed) == (4, 0)
 
 
+def errors_logged(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_run_job_refresh_all_fails_when_a_batch_fails_and_counts_the_devices(troubled_round):
-    with pytest.raises(CommandError) as failed:
+def test_run_job_refresh_all_fails_when_a_batch_fails_and_counts_the_devices(
+    troubled_round, caplog
+):
+    with caplog.at_level(logging.INFO), pytest.raises(CommandError) as failed:
         run("run_job", "refresh_all")
 
     assert str(failed.value) == f"refresh_all failed: {troubled_round.detail}"
+    # For the admins, by mail, as a worker's failed task is.
+    assert errors_logged(caplog)[-1] == f"refresh_all failed: {troubled_round.detail}"
     job_run = JobRun.objects.get()
     assert (job_run.outcome, job_run.detail) == (troubled_round.outcome, troubled_round.detail)
     assert (job_run.devices_refreshed, job_run.devices_failed) == (
@@ -93,7 +102,8 @@ def test_run_job_with_a_vendor_url_that_is_not_the_api_fails_once_in_one_line(
     job_run = JobRun.objects.get()
     assert (job_run.outcome, job_run.detail) == ("failed", f"ConfigurationError: {message}")
     assert not Device.objects.exclude(last_error="").exists()
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    # One line for the admins, not one per device: the setup is wrong, not the devices.
+    assert errors_logged(caplog) == [f"refresh_all failed: {message}"]
 
 
 @pytest.mark.parametrize(
@@ -113,7 +123,7 @@ def test_run_job_refuses_a_mistake_with_one_line(arguments, message):
     assert not JobRun.objects.exists()
 
 
-def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor):
+def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor, caplog):
     device = DeviceFactory.create(vendor="fake")
     fake_vendor.fail("read_devices", VendorUnavailable("503 Service Unavailable"))
 
@@ -123,6 +133,17 @@ def test_run_job_reports_a_vendor_failure_in_one_line_and_records_it(fake_vendor
     job_run = JobRun.objects.get()
     assert job_run.outcome == "failed"
     assert job_run.detail == "VendorUnavailable: 503 Service Unavailable"
+    assert errors_logged(caplog) == ["refresh_device failed: 503 Service Unavailable"]
+
+
+def test_run_job_refresh_device_fails_when_the_vendor_refuses_the_device(fake_vendor):
+    device = DeviceFactory.create(vendor="fake")
+    fake_vendor.fail("read_devices", UnknownDevice("no such device"))
+
+    with pytest.raises(CommandError, match=r"^refresh_device failed: no such device$"):
+        run("run_job", "refresh_device", "--device", str(device.pk))
+
+    assert JobRun.objects.get().outcome == "failed"
 
 
 def test_run_job_add_partitions_records_what_it_did(settings):
@@ -220,6 +241,25 @@ def test_set_status_switches_a_device_and_waits_for_the_vendor(simulated_devices
 def test_set_status_of_an_unknown_device_is_one_line():
     with pytest.raises(CommandError, match=r"^No device has id 424242\.$"):
         run("set_status", "424242", "on")
+
+
+def test_set_status_of_a_sensor_is_one_line():
+    sensor = DeviceFactory.create(name="Cellar", can_switch=False)
+
+    with pytest.raises(CommandError, match=r"^Cellar cannot be switched on or off: .*sensor\.$"):
+        run("set_status", str(sensor.pk), "on")
+
+    assert not Command.objects.exists()
+
+
+def test_set_status_not_confirmed_in_time_fails_saying_the_command_goes_on(monkeypatch):
+    device = DeviceFactory.create()
+    # A vendor that has not answered yet: the command stays queued.
+    queued = Command.objects.create(device=device, is_on=True)
+    monkeypatch.setattr(set_status, "request_status", lambda device, is_on: (queued, True))
+
+    with pytest.raises(CommandError, match=rf"^Command {queued.pk} is queued, not confirmed"):
+        run("set_status", str(device.pk), "on", "--wait", "0.3")
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 

@@ -230,7 +230,9 @@ def test_a_device_of_an_unconfigured_vendor_is_recorded_not_raised():
     device = DeviceFactory.build(vendor="nowhere")
     Device.objects.bulk_create([device])  # skips validation, as a stale row would
 
-    assert jobs.refresh_device(device.pk) == []
+    refreshed = jobs.refresh_devices([device.pk])
+
+    assert (refreshed.new_keys, refreshed.failed) == ([], [device.pk])
 
     device.refresh_from_db()
     assert "no client for vendor 'nowhere'" in device.last_error

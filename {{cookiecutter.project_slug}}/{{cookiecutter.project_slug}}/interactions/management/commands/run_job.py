@@ -9,6 +9,7 @@ This is how Heroku Scheduler runs the periodic jobs (see `manage.py show_schedul
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 {%- if cookiecutter.use_sentry and cookiecutter.scheduler == "heroku-scheduler" %}
@@ -27,6 +28,8 @@ from ....vendors.base import VendorError
 from ... import jobs, schedule
 from ...heartbeats import run_recorded
 from ...models import JobRun
+
+logger = logging.getLogger(__name__)
 
 # Jobs about one device; they need --device.
 DEVICE_JOBS = {"refresh_device": jobs.refresh_device}
@@ -77,11 +80,14 @@ class Command(BaseCommand):
 
 
 def run_job(name: str, job: Callable[..., object], arguments: tuple[int, ...]) -> JobRun:
-    """Run the job with its record; CommandError, in one line, if it failed."""
+    """Run the job with its record; if it failed, one ERROR, which reaches the admins as a
+    worker's failed task does, and CommandError, in one line, for a non-zero exit."""
     try:
         run = run_recorded(name, job, *arguments)
     except VendorError as error:
+        logger.error("%s failed: %s", name, error)
         raise CommandError(f"{name} failed: {error}") from None
     if run.outcome == JobRun.Outcome.FAILED:
+        # run_recorded has logged it.
         raise CommandError(f"{name} failed: {run.detail}")
     return run

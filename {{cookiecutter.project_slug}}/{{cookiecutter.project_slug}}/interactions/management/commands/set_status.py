@@ -12,7 +12,7 @@ from config.celery import NotQueued
 {%- endif %}
 
 from ....devices.models import Device
-from ...control import request_status
+from ...control import CannotSwitch, request_status
 from ...models import Command as DeviceCommand
 
 
@@ -30,18 +30,24 @@ class Command(BaseCommand):
         target = Device.objects.filter(pk=device).first()
         if target is None:
             raise CommandError(f"No device has id {device}.")
-{%- if cookiecutter.scheduler == "celery-beat" %}
         try:
             command, _ = request_status(target, is_on=state == "on")
-        except NotQueued as error:
-            raise CommandError(str(error)) from None
+{%- if cookiecutter.scheduler == "celery-beat" %}
+        except (CannotSwitch, NotQueued) as error:
 {%- else %}
-        command, _ = request_status(target, is_on=state == "on")
+        except CannotSwitch as error:
 {%- endif %}
+            raise CommandError(str(error)) from None
         deadline = time.monotonic() + wait
         while not command.is_settled and time.monotonic() < deadline:
             time.sleep(0.2)
             command.refresh_from_db()
         if command.state == DeviceCommand.State.FAILED:
             raise CommandError(f"Command {command.pk} failed: {command.error}")
+        if not command.is_settled:
+            # Not a failure yet, but not what was asked for: the exit says so.
+            raise CommandError(
+                f"Command {command.pk} is {command.state}, not confirmed within {wait:g} s: it "
+                "goes on, and its page in the admin shows how it ends."
+            )
         self.stdout.write(f"Command {command.pk}: {command.state}")
