@@ -29,6 +29,8 @@ from ..observations.models import Attribute, Status
 from ..observations.queries import BUCKETS, MAX_BUCKETS
 
 DEFAULT_HISTORY = timedelta(hours=24)
+# The largest key a row can have (BigAutoField): past it, SQLite cannot even compare.
+LARGEST_KEY = 2**63 - 1
 
 
 # Models describe the fields; the latest readings, plain tuples with the same names, are written
@@ -296,13 +298,15 @@ class HistoryQuerySerializer(TimeRangeSerializer):
 
     def validate(self, data: dict) -> dict:
         data = super().validate(data)
-        try:
-            data.setdefault("until", timezone.now())
-            data.setdefault("since", data["until"] - DEFAULT_HISTORY)
-        except OverflowError:
-            raise serializers.ValidationError(
-                {"until": "Too early for a default since: give since as well."}
-            ) from None
+        if "until" not in data:
+            data["until"] = timezone.now()
+        if "since" not in data:
+            try:
+                data["since"] = data["until"] - DEFAULT_HISTORY
+            except OverflowError:
+                raise serializers.ValidationError(
+                    {"until": "Too early for a default since: give since as well."}
+                ) from None
         if data["since"] >= data["until"]:
             raise serializers.ValidationError({"since": "Give a moment before until."})
         width = BUCKETS[data["bucket"]]
@@ -362,7 +366,7 @@ class ExportRequestSerializer(TimeRangeSerializer):
     """What an export holds: some of your devices' readings over a time range."""
 
     devices = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=serializers.IntegerField(min_value=1, max_value=LARGEST_KEY),
         min_length=1,
         help_text="Ids of your devices, at most EXPORT_MAX_DEVICES (1000 unless set).",
     )

@@ -63,6 +63,7 @@ def expected_lines(device) -> list[list[str]]:
     [
         ({"devices": []}, "devices", "at least 1"),
         ({"devices": ["one"]}, "devices", "valid integer"),
+        ({"devices": [2**63]}, "devices", "less than or equal to"),
         ({"since": "yesterday"}, "since", "wrong format"),
         ({"until": SINCE.isoformat()}, "until", "after since"),
         ({"until": (SINCE + timedelta(days=367)).isoformat()}, "until", "366 days"),

@@ -154,6 +154,16 @@ def test_a_bad_history_request_is_a_400_naming_the_parameter(api, device, parame
     assert field in response.json()
 
 
+def test_history_in_the_first_hour_of_year_one_is_no_error_when_since_is_given(api, device):
+    # No default since is computed then: the day before would be out of range.
+    hour = {"since": "0001-01-01T00:00:00Z", "until": "0001-01-01T01:00:00Z", "bucket": "5m"}
+
+    response = api.get(f"/api/devices/{device.pk}/history/", {"name": "temperature", **hour})
+
+    assert response.status_code == 200
+    assert response.json()["buckets"] == []
+
+
 def test_latest_has_each_visible_device_with_its_newest_readings(api, user):
     heater = DeviceFactory.create(name="Heater", owner=user)
     DeviceFactory.create(name="Silent", owner=user)
