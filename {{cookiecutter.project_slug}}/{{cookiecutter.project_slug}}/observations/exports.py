@@ -134,14 +134,33 @@ def csv_lines(rows: list[Row], names: dict[int, str]) -> str:
     """Rows as CSV lines, each naming its device (`names`: device names by key); times in
     UTC, ISO 8601."""
     return csv_text(
-        (device_id, names[device_id], name, value, units, valid_at.astimezone(UTC).isoformat())
+        (
+            device_id,
+            as_text(names[device_id]),
+            as_text(name),
+            value,
+            as_text(units),
+            valid_at.astimezone(UTC).isoformat(),
+        )
         for device_id, name, value, units, valid_at in rows
     )
 
 
+# What a spreadsheet reads as the start of a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(cell: str) -> str:
+    """A cell of text, which a spreadsheet shows as text: one that would start a formula (a
+    device named =HYPERLINK(...) by whoever can name one) gets a leading apostrophe."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def csv_text(lines: Iterable[Iterable[object]]) -> str:
     text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(lines)
+    # Lines end in CRLF, as RFC 4180 has them; with "\n" alone, a carriage return inside a
+    # field (a device's name) would go unquoted, and end the line for most readers.
+    csv.writer(text, lineterminator="\r\n").writerows(lines)
     return text.getvalue()
 
 

@@ -117,6 +117,18 @@ def test_lines_name_the_device_and_give_times_in_utc():
         ["device_id", "device", "name", "value", "units", "valid_at"],
         [str(device.pk), 'Plug "A", kitchen', "power", "0.0", "u", "2026-03-01T00:00:00+00:00"],
     ]
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_text_a_spreadsheet_would_run_as_a_formula_is_written_as_text(start):
+    device = DeviceFactory.create(name=f'{start}HYPERLINK("https://example.com/x")')
+    readings(device, names=(f"{start}power",), count=1)
+    rows, _ = every_row(Wanted([device.pk], [], START, START + timedelta(1)), limit=10)
+
+    text = exports.csv_lines(rows, {device.pk: device.name})
+
+    (line,) = csv.reader(io.StringIO(text, newline=""))
+    assert line[1:3] == [f"'{device.name}", f"'{start}power"]
 {%- if cookiecutter.scheduler == "celery-beat" %}
 
 
