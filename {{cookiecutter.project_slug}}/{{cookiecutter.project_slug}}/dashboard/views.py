@@ -6,7 +6,13 @@ from datetime import date, datetime, time, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseBase,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -99,7 +105,9 @@ def device_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def switch(request: HttpRequest, pk: int) -> HttpResponse:
     """The switch without JavaScript; the page's script sends the same through the API."""
     device = get_object_or_404(Device.objects.visible_to(request.user), pk=pk)
-    is_on = request.POST.get("is_on") == "true"
+    is_on = {"true": True, "false": False}.get(request.POST.get("is_on", ""))
+    if is_on is None:  # not from the page's form, which sends one or the other
+        return HttpResponseBadRequest("Send is_on: true or false.")
     try:
         command, _ = request_status(device, is_on, requested_by=request.user)
 {%- if cookiecutter.scheduler == "celery-beat" %}

@@ -131,6 +131,16 @@ def test_a_sensor_has_no_switch_and_an_unlisted_device_says_so(client, owner):
     assert listed.count(">sensor</span>") == 1 and listed.count(">unlisted</span>") == 1
 
 
+@pytest.mark.parametrize("sent", [{}, {"is_on": "maybe"}, {"is_on": "True"}])
+def test_a_switch_that_says_neither_on_nor_off_is_a_400_and_sends_nothing(client, owner, sent):
+    device = DeviceFactory.create(owner=owner)
+
+    response = client.post(reverse("dashboard:switch", args=[device.pk]), sent)
+
+    assert response.status_code == 400
+    assert not Command.objects.exists()
+
+
 def test_the_switch_of_a_sensor_is_refused_and_sends_nothing(client, owner):
     sensor = DeviceFactory.create(name="Cellar sensor", owner=owner, can_switch=False)
 
