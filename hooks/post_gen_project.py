@@ -16,6 +16,7 @@ import importlib.util
 import json
 import re
 import secrets
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -194,9 +195,11 @@ def main() -> int:
     install_lock(root, answers)
     add_first_vendor(root, answers)
     write_env_file(root)
+    # The whole path: the bake may have gone anywhere (--output-dir), and this hook runs in
+    # the project, not where cookiecutter was started.
     print(
-        f"\nBaked {answers['project_name']} into ./{answers['project_slug']}. Next:\n"
-        f"  cd {answers['project_slug']}\n"
+        f"\nBaked {answers['project_name']} into {root}. Next:\n"
+        f"  cd {shlex.quote(str(root))}\n"
         "  make dev    # serve it on http://127.0.0.1:8000\n"
         "  make test   # run its tests\n"
     )

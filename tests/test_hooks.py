@@ -322,6 +322,6 @@ def test_a_bake_prints_the_next_commands(tmp_path):
     result = bake_on_the_command_line(tmp_path, "project_name=Greenhouse Watch", "use_sentry=yes")
 
     assert result.returncode == 0, result.stderr
-    assert "cd greenhouse_watch" in result.stdout
+    assert f"  cd {tmp_path / 'greenhouse_watch'}\n" in result.stdout
     assert "make dev" in result.stdout and "make test" in result.stdout
     assert (tmp_path / "greenhouse_watch" / "config" / "sentry.py").exists()
