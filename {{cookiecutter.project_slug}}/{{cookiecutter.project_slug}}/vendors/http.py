@@ -33,6 +33,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -160,8 +161,8 @@ class HTTPVendorClient(VendorClient):
         if response.is_success:
             if body is NOT_JSON:
                 return ConfigurationError(
-                    f"{what} answered {status} with a body that is not JSON: "
-                    f"check that {self.url_setting} is the base URL of the vendor's API"
+                    f"{what} answered {status} with a body that is not JSON: check that "
+                    f"{self.url_setting} ({self.shown_url()}) is the base URL of the vendor's API"
                 )
             return None
         message = f"{what} answered {status}{self.vendor_message(body)}"
@@ -176,10 +177,18 @@ class HTTPVendorClient(VendorClient):
             if not isinstance(body, dict):
                 return ConfigurationError(
                     f"{message} from a server that is not the vendor's API: "
-                    f"check {self.url_setting}"
+                    f"check {self.url_setting} ({self.shown_url()})"
                 )
             return UnknownDevice(message)
         return RequestRejected(message)
+
+    def shown_url(self) -> str:
+        """The base URL as a message shows it, for a person to see where the calls went (a
+        default of local settings, say): no user, password, query or fragment, which may hold
+        a credential."""
+        parts = urlsplit(self.base_url)
+        port = f":{parts.port}" if parts.port else ""
+        return urlunsplit((parts.scheme, f"{parts.hostname or ''}{port}", parts.path, "", ""))
 
     def vendor_message(self, body: Any) -> str:
         """The vendor's own explanation in an error body, on one line, or nothing; the default

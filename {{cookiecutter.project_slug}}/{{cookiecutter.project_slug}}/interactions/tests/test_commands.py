@@ -96,7 +96,7 @@ def test_run_job_with_a_vendor_url_that_is_not_the_api_fails_once_in_one_line(
 
     message = (
         "example_api: GET state answered 404 from a server that is not the vendor's API: "
-        "check base_url"
+        f"check base_url ({live_server.url}/vendor-simulator/)"
     )
     assert str(failed.value) == f"refresh_all failed: {message}"
     job_run = JobRun.objects.get()

@@ -243,6 +243,19 @@ def test_404_without_the_apis_error_body_is_a_configuration_error(vendor, api, b
         vendor.read_devices(["plug-1"])
 
 
+def test_a_configuration_error_shows_where_the_calls_went_without_credentials(api):
+    vendor = make_client(base_url="https://user:s3cret@vendor.example/api/v1/")
+    api.get("state").respond(404, text="<html>Not Found</html>")
+
+    with pytest.raises(base.ConfigurationError) as raised:
+        vendor.read_devices(["plug-1"])
+
+    assert str(raised.value).endswith("check base_url (https://vendor.example/api/v1/)")
+    shown = make_client(base_url="http://u:p@127.0.0.1:8000/v1/?api_key=k#top").shown_url()
+    assert shown == "http://127.0.0.1:8000/v1/"
+    vendor.close()
+
+
 @pytest.mark.parametrize("status", [301, 400, 405, 409, 422])
 def test_other_4xx_and_redirects_raise_request_rejected(vendor, api, status):
     api.put("devices/plug-1/status").respond(status, text="<html>no</html>")
