@@ -100,6 +100,22 @@ def test_tests_and_production_never_read_dot_env(dot_env, monkeypatch, module):
     assert "MONITOR_INTERVAL_SECONDS" not in os.environ
 
 
+def test_the_tests_read_no_vendor_setting_from_the_shell(settings_in_fresh_process):
+    prefix = "{{ cookiecutter.__vendor_module.upper() }}"
+    options = "settings.VENDORS['{{ cookiecutter.__vendor_module }}']['OPTIONS']"
+    exported = {
+        f"{prefix}_WEBHOOK_SECRET": "exported-by-a-developer",
+        f"{prefix}_API_URL": "https://api.example.com/",
+    }
+
+    result = settings_in_fresh_process(
+        "config.settings.test", f"({options}['webhook_secret'], {options}['base_url'])", **exported
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "('', '')"
+
+
 def test_production_loads_with_the_required_variables(settings_in_fresh_process):
     # A process of its own: production settings start error reporting when they load.
     result = settings_in_fresh_process(
