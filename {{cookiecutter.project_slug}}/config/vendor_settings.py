@@ -3,7 +3,8 @@
 An entry of settings.VENDORS is `vendor(env, CLIENT, VendorSetting(...), ...)`. From it follow
 the value each option gets, production's refusal to start without a required one
 (vendors/checks.py), and the variables .env.example and app.json must name: a new vendor's
-required settings go into app.json's env, and into the README's `heroku config:set`.
+required settings go into app.json's env, and are set with `heroku config:set` before the
+release that adds the vendor (the README's "Connect your vendor").
 """
 
 from __future__ import annotations
