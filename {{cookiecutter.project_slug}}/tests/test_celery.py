@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 from celery.app.defaults import DEFAULTS
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 
 from config import celery_app
 from config.celery import visibility_timeout_problem
@@ -66,6 +67,15 @@ def test_rediss_url_turns_on_tls_for_broker_results_and_cache(settings_module):
     tls = {"ssl_cert_reqs": ssl.CERT_NONE}
     assert local.CELERY_BROKER_USE_SSL == local.CELERY_REDIS_BACKEND_USE_SSL == tls
     assert local.CACHES["default"]["OPTIONS"] == tls
+
+
+def test_an_unknown_certificate_check_is_refused_in_one_line(settings_module):
+    with pytest.raises(ImproperlyConfigured, match=r"^REDIS_SSL_CERT_REQS='no': give one of "):
+        settings_module(
+            "config.settings.local",
+            REDIS_URL="rediss://redis.example.com:6380/0",
+            REDIS_SSL_CERT_REQS="no",
+        )
 
 
 def test_a_visibility_timeout_shorter_than_a_task_can_take_is_refused():

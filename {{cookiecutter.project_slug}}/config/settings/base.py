@@ -352,15 +352,15 @@ CELERY_TASK_SEND_SENT_EVENT = True
 
 # TLS to Redis (rediss://) for the broker, results and cache. Heroku Redis presents a
 # self-signed certificate: set REDIS_SSL_CERT_REQS=none there.
+_CERT_CHECKS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
 REDIS_SSL_OPTIONS = {}
 if REDIS_URL.startswith("rediss://"):
-    REDIS_SSL_OPTIONS = {
-        "ssl_cert_reqs": {
-            "required": ssl.CERT_REQUIRED,
-            "optional": ssl.CERT_OPTIONAL,
-            "none": ssl.CERT_NONE,
-        }[env("REDIS_SSL_CERT_REQS", default="required")]
-    }
+    _cert_check = env("REDIS_SSL_CERT_REQS", default="required")
+    if _cert_check not in _CERT_CHECKS:
+        raise ImproperlyConfigured(
+            f"REDIS_SSL_CERT_REQS={_cert_check!r}: give one of {', '.join(_CERT_CHECKS)}."
+        )
+    REDIS_SSL_OPTIONS = {"ssl_cert_reqs": _CERT_CHECKS[_cert_check]}
     CELERY_BROKER_USE_SSL = REDIS_SSL_OPTIONS
     CELERY_REDIS_BACKEND_USE_SSL = REDIS_SSL_OPTIONS
 
