@@ -96,6 +96,7 @@ class HTTPVendorClient(VendorClient):
             # The same limit for connecting, sending, waiting for the answer and waiting for a
             # free connection in the pool: no call can hang a worker.
             timeout=httpx.Timeout(timeout),
+            transport=WithinLimits(self.vendor, httpx.HTTPTransport()),
         )
 
     def headers(self) -> dict[str, str]:
@@ -118,8 +119,7 @@ class HTTPVendorClient(VendorClient):
         self._check_configured()
         what = f"{self.vendor}: {method} {path}"
         try:
-            with limiter_for(self.vendor).call():
-                response = self._http.request(method, path, **request)
+            response = self._http.request(method, path, **request)
         except httpx.TimeoutException as error:
             raise VendorTimeout(f"{what}: no answer within {self.timeout:g} s") from error
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
@@ -231,6 +231,26 @@ class HTTPVendorClient(VendorClient):
                 f"{self.vendor}: {self.token_setting} is not set: "
                 "set it to the token the vendor gave you"
             )
+
+
+class WithinLimits(httpx.BaseTransport):
+    """Sends each HTTP request within the vendor's limits (vendors/limits.py): the client's
+    own, and those an httpx.Auth flow sends on its behalf (a token fetched, a request sent
+    again after a 401), which a vendor counts all the same."""
+
+    def __init__(self, vendor: str, transport: httpx.BaseTransport):
+        self.vendor = vendor
+        self.transport = transport
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with limiter_for(self.vendor).call():
+            response = self.transport.handle_request(request)
+            # Read here: a call holds its place until its answer has arrived whole.
+            response.read()
+        return response
+
+    def close(self) -> None:
+        self.transport.close()
 
 
 def json_body(response: httpx.Response) -> Any:

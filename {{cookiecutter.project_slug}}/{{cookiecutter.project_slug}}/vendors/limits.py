@@ -3,7 +3,8 @@
 A vendor's entry in settings.VENDORS may set `max_calls_at_once` and `max_requests_per_second`
 among its options (missing or 0: no limit). Each call to the vendor runs inside
 `limiter_for(vendor).call()`, which waits until one more call is allowed and holds its place
-until the call returns.
+until the call returns: each HTTP request of an HTTP client, an auth flow's included
+(http.WithinLimits), each call of the simulated vendor.
 
 The rate is kept by spacing the starts of calls at least 1/rate seconds apart, rather than by
 counting calls per second: a count lets a burst at the end of one second meet a burst at the

@@ -142,3 +142,42 @@ def test_every_request_is_made_within_the_vendors_limits(cloud, api, monkeypatch
     cloud.read_devices([])
 
     assert held == ["wait for a place", "request", "free the place"]
+
+
+class TokenAuth(httpx.Auth):
+    """OAuth's client credentials, as a client's auth() returns them: a token fetched first."""
+
+    def auth_flow(self, request: httpx.Request):
+        token = yield httpx.Request("POST", BASE_URL + "oauth/token")
+        request.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield request
+
+
+class TokenCloud(ErrorsInBodyCloud):
+    def auth(self) -> httpx.Auth:
+        return TokenAuth()
+
+
+def test_the_requests_of_an_auth_flow_are_within_the_limits_too(api, monkeypatch):
+    held = []
+
+    @contextmanager
+    def call():
+        held.append("wait for a place")
+        yield
+        held.append("free the place")
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        held.append(request.url.path.rsplit("/", 1)[-1])
+        return httpx.Response(200, json={"isok": True, "data": {}, "access_token": "t"})
+
+    monkeypatch.setattr(http, "limiter_for", {"errors_in_body": SimpleNamespace(call=call)}.get)
+    api.post("oauth/token").mock(side_effect=answer)
+    api.post("device/status").mock(side_effect=answer)
+    cloud = TokenCloud(base_url=BASE_URL, api_token=TOKEN)
+
+    cloud.read_devices([])
+
+    place = ["wait for a place", "free the place"]
+    assert held == [place[0], "token", place[1], place[0], "status", place[1]]
+    cloud.close()
