@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -92,11 +92,10 @@ class HTTPVendorClient(VendorClient):
         self._http = httpx.Client(
             base_url=base_url,
             headers=self.headers(),
-            auth=self.auth(),
+            auth=WithinLimits(self.vendor, self.auth()),
             # The same limit for connecting, sending, waiting for the answer and waiting for a
             # free connection in the pool: no call can hang a worker.
             timeout=httpx.Timeout(timeout),
-            transport=WithinLimits(self.vendor, httpx.HTTPTransport()),
         )
 
     def headers(self) -> dict[str, str]:
@@ -233,24 +232,29 @@ class HTTPVendorClient(VendorClient):
             )
 
 
-class WithinLimits(httpx.BaseTransport):
-    """Sends each HTTP request within the vendor's limits (vendors/limits.py): the client's
-    own, and those an httpx.Auth flow sends on its behalf (a token fetched, a request sent
-    again after a 401), which a vendor counts all the same."""
+class WithinLimits(httpx.Auth):
+    """Every HTTP request of a client within its vendor's limits (vendors/limits.py): the
+    client's own, and those its auth() sends on its behalf (a token fetched, a request sent
+    again after a 401), which the vendor counts all the same. Wraps the client's auth, which
+    httpx runs around every request, whatever transport or proxy carries it."""
 
-    def __init__(self, vendor: str, transport: httpx.BaseTransport):
+    # A request holds its place until its answer has arrived whole.
+    requires_response_body = True
+
+    def __init__(self, vendor: str, auth: httpx.Auth | None):
         self.vendor = vendor
-        self.transport = transport
+        self.auth = auth or httpx.Auth()  # httpx.Auth itself sends the request as it is
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        with limiter_for(self.vendor).call():
-            response = self.transport.handle_request(request)
-            # Read here: a call holds its place until its answer has arrived whole.
-            response.read()
-        return response
-
-    def close(self) -> None:
-        self.transport.close()
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self.auth.sync_auth_flow(request)
+        request = next(flow)
+        while True:
+            with limiter_for(self.vendor).call():
+                response = yield request
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return
 
 
 def json_body(response: httpx.Response) -> Any:
