@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 
 from django.conf import settings
@@ -9,7 +10,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from .base import PermanentVendorError, VendorClient
+from .base import ConfigurationError, PermanentVendorError, VendorClient
 from .limits import client_options
 
 _clients: dict[str, VendorClient] = {}
@@ -32,7 +33,18 @@ def vendor_client(vendor: str) -> VendorClient:
                     f"no client for vendor {vendor!r}: add it to settings.VENDORS (known: {known})"
                 ) from None
             client_class = import_string(f"{__package__}.{config['CLIENT']}")
-            _clients[vendor] = client_class(**client_options(config.get("OPTIONS", {})))
+            options = client_options(config.get("OPTIONS", {}))
+            try:
+                # The options against the client's parameters, before it is built: an option a
+                # team declared in VENDORS but not in its client's __init__ is its setup's
+                # mistake, not an error somewhere inside the client.
+                inspect.signature(client_class).bind(**options)
+            except TypeError as error:
+                raise ConfigurationError(
+                    f"{vendor}: {client_class.__name__} cannot take the options settings.VENDORS "
+                    f"gives it ({error}): give its __init__ a parameter for each"
+                ) from None
+            _clients[vendor] = client_class(**options)
         return _clients[vendor]
 
 

@@ -1,5 +1,6 @@
 import pytest
 
+from ..base import ConfigurationError
 from ..registry import UnknownVendor, vendor_client
 from ..simulator import SimulatorClient
 
@@ -27,3 +28,11 @@ def test_changing_the_vendors_setting_builds_new_clients(settings):
     after = vendor_client("simulator")
     assert after is not before
     assert after.batch_size == 7
+
+
+def test_an_option_the_client_does_not_take_fails_its_setup_in_one_line(settings):
+    options = {"base_url": "https://api.example.com/", "api_token": "t", "client_id": "c"}
+    settings.VENDORS = {"oauth": {"CLIENT": "example_api.ExampleAPIClient", "OPTIONS": options}}
+
+    with pytest.raises(ConfigurationError, match=r"^oauth: ExampleAPIClient cannot take .*id'"):
+        vendor_client("oauth")
