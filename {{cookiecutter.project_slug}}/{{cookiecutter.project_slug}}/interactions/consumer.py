@@ -126,6 +126,17 @@ def subscriptions() -> dict[str, str]:
     return topics
 
 
+def is_topic_filter(topic: str) -> bool:
+    """Whether a broker takes `topic` as a filter to subscribe to: '+' stands for one whole
+    level, '#' for the whole of the last one."""
+    levels = topic.split("/")
+    return (
+        "\0" not in topic
+        and all(level in ("+", "#") or not {"+", "#"} & set(level) for level in levels)
+        and "#" not in levels[:-1]
+    )
+
+
 def retry_delay(previous: float) -> float:
     return min(LAST_RETRY, max(FIRST_RETRY, 2 * previous)) * random.uniform(0.8, 1.0)
 

@@ -6,6 +6,7 @@ test_consumer_on_a_broker.py runs the consumer against a real broker."""
 import json
 import logging
 import os
+import re
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from ..consumer import (
     Stored,
     Storer,
     StoringProcess,
+    is_topic_filter,
     stored_or_why_not,
     subscriptions,
 )
@@ -441,6 +443,21 @@ def test_consume_mqtt_with_a_bad_url_is_one_line(settings):
 
     with pytest.raises(CommandError, match=r"^MQTT_URL must start with mqtt://"):
         call_command("consume_mqtt")
+
+
+@pytest.mark.parametrize("topic", ["acme/#/state", "acme/dev+/state", "acme/state#"])
+def test_consume_mqtt_with_a_topic_no_broker_takes_is_one_line(settings, topic):
+    simulator = settings.VENDORS["simulator"]
+    options = {**simulator["OPTIONS"], "mqtt_topic": topic}
+    settings.VENDORS = {**settings.VENDORS, "simulator": {**simulator, "OPTIONS": options}}
+
+    says = re.escape(f"simulator's MQTT topic {topic!r} is not a topic filter")
+    with pytest.raises(CommandError, match=f"^{says}"):
+        call_command("consume_mqtt")
+
+
+def test_wildcards_that_stand_for_whole_levels_make_topic_filters():
+    assert all(map(is_topic_filter, ["acme/+/state", "acme/#", "#", "+", "acme/state"]))
 
 
 @pytest.fixture

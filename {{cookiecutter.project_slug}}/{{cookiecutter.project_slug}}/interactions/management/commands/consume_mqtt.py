@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.mqtt import BrokerURLError, broker_from_url, new_client
 
-from ...consumer import Consumer, ConsumerStopped, StoringProcess, subscriptions
+from ...consumer import Consumer, ConsumerStopped, StoringProcess, is_topic_filter, subscriptions
 
 
 class Command(BaseCommand):
@@ -36,6 +36,12 @@ class Command(BaseCommand):
                 "No vendor publishes to MQTT: set a vendor's MQTT topic setting, "
                 "e.g. SIMULATOR_MQTT_TOPIC=simulator/pushes."
             )
+        for topic, vendor in topics.items():
+            if not is_topic_filter(topic):
+                raise CommandError(
+                    f"{vendor}'s MQTT topic {topic!r} is not a topic filter: '+' stands for a "
+                    "whole level, '#' for the whole of the last one."
+                )
         # First, before the broker's connection exists: the storing process is forked.
         storer = StoringProcess()
         try:
