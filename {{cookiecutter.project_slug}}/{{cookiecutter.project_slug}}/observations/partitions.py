@@ -254,7 +254,8 @@ def _prune_partitioned(tables: list[str], cutoff: datetime) -> Pruned:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SET CONSTRAINTS ALL IMMEDIATE")
         if past:
             cursor.execute(
-                "SELECT sum(pg_total_relation_size(name::regclass)) FROM unnest(%s::text[]) name",
+                "SELECT sum(pg_total_relation_size(name::regclass))::bigint "
+                "FROM unnest(%s::text[]) name",
                 [past],
             )
             (size,) = cursor.fetchone()

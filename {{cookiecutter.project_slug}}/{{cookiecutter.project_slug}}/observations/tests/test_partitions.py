@@ -160,6 +160,7 @@ def test_prune_drops_partitions_past_the_window_and_deletes_inside_the_boundary_
         # The rows of dropped partitions go uncounted; those deleted one by one are counted.
         assert pruned.rows == 2  # the boundary partition's, and 1970's in the default one
         assert pruned.partitions > 0 and pruned.partition_bytes > 0
+        assert type(pruned.partition_bytes) is int  # not the numeric PostgreSQL sums into
         assert str(pruned).endswith(" MB), 2 rows deleted")
         for table in READINGS_TABLES:
             assert partitions(table)[0].start == boundary
