@@ -40,7 +40,7 @@ from ..interactions.jobs import store_pushed
 from ..interactions.models import WebhookDelivery
 from ..vendors.base import MalformedPush, PushNotSupported, VendorClient
 from ..vendors.registry import pushing_client
-from ..vendors.signing import PushRefused, UnsignedPush
+from ..vendors.signing import PushRefused
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +150,7 @@ def verified_push(request: HttpRequest, client: VendorClient) -> VerifiedPush:
     try:
         return VerifiedPush(body, client.verify_push(request.headers, body))
     except PushRefused as refusal:
-        challenge = refusal.challenge if isinstance(refusal, UnsignedPush) else ""
-        raise Refused(refusal.status, refusal.reason, str(refusal), challenge) from None
+        raise Refused(refusal.status, refusal.reason, str(refusal), refusal.challenge) from None
 
 
 def remember(vendor: str, signature: str) -> bool:

@@ -31,6 +31,8 @@ class PushRefused(Exception):
 
     status = 403
     reason = "refused"
+    # A 401's WWW-Authenticate: how the vendor is to sign (UnsignedPush's alone).
+    challenge = ""
 
 
 class UnsignedPush(PushRefused):
@@ -42,7 +44,7 @@ class UnsignedPush(PushRefused):
     def __init__(self, *headers: str, scheme: str = "HMAC-SHA256"):
         names = " and ".join(headers)
         super().__init__(f"send the {names} header" + ("s" if len(headers) > 1 else ""))
-        # The answer's WWW-Authenticate: the scheme, and the header that carries the signature.
+        # The scheme, and the header that carries the signature.
         self.challenge = f'{scheme} header="{headers[-1]}"'
 
 

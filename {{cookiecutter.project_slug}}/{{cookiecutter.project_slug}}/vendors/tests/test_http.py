@@ -122,8 +122,10 @@ def test_a_missing_setting_is_named_by_its_variable():
         cloud.read_devices(["plug-1"])
 
 
-def test_every_request_is_made_within_the_vendors_limits(cloud, api, monkeypatch):
-    held = []
+@pytest.fixture
+def held(monkeypatch) -> list[str]:
+    """What the vendor's limiter saw, in order; requests the test's answers add themselves."""
+    held: list[str] = []
 
     @contextmanager
     def call():
@@ -131,12 +133,16 @@ def test_every_request_is_made_within_the_vendors_limits(cloud, api, monkeypatch
         yield
         held.append("free the place")
 
+    limiters = {"errors_in_body": SimpleNamespace(call=call)}
+    monkeypatch.setattr(http, "limiter_for", limiters.__getitem__)
+    return held
+
+
+def test_every_request_is_made_within_the_vendors_limits(cloud, api, held):
     def answer(request: httpx.Request) -> httpx.Response:
         held.append("request")
         return httpx.Response(200, json={"isok": True, "data": {}})
 
-    limiters = {"errors_in_body": SimpleNamespace(call=call)}
-    monkeypatch.setattr(http, "limiter_for", limiters.__getitem__)
     api.post("device/status").mock(side_effect=answer)
 
     cloud.read_devices([])
@@ -158,20 +164,11 @@ class TokenCloud(ErrorsInBodyCloud):
         return TokenAuth()
 
 
-def test_the_requests_of_an_auth_flow_are_within_the_limits_too(api, monkeypatch):
-    held = []
-
-    @contextmanager
-    def call():
-        held.append("wait for a place")
-        yield
-        held.append("free the place")
-
+def test_the_requests_of_an_auth_flow_are_within_the_limits_too(api, held):
     def answer(request: httpx.Request) -> httpx.Response:
         held.append(request.url.path.rsplit("/", 1)[-1])
         return httpx.Response(200, json={"isok": True, "data": {}, "access_token": "t"})
 
-    monkeypatch.setattr(http, "limiter_for", {"errors_in_body": SimpleNamespace(call=call)}.get)
     api.post("oauth/token").mock(side_effect=answer)
     api.post("device/status").mock(side_effect=answer)
     cloud = TokenCloud(base_url=BASE_URL, api_token=TOKEN)
